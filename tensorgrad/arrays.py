@@ -1,0 +1,97 @@
+"""Array helpers shared by the op table and the backward pass: plain numpy, no Tensors.
+
+The one idea worth reading first is `unbroadcast`: every broadcasting bug in an autodiff
+engine is a missing or wrong sum, and here that sum lives in exactly one function.
+"""
+import math
+
+import numpy as np
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+DEFAULT_INT = np.dtype(np.int64)
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing numpy broadcasting.
+
+    Broadcasting an input of shape (1, 4) against (3, 4) uses each of its values three
+    times, once per row. In the backward pass every use sends back its own gradient, and
+    the uses of one value add up (the chain rule sums over all paths). So the gradient of
+    the small input is the big gradient summed over the axes broadcasting stretched: the
+    leading axes it did not have, and the axes where it had size 1.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def normalize_dims(dim, ndim, op):
+    """`dim` (None, int or tuple of ints, negative allowed) as a sorted tuple of axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(d) % max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def expand_reduced(grad, shape, axes, keepdim):
+    """Broadcast the gradient of a reduction over `axes` back to the input's `shape`."""
+    if not keepdim and shape:
+        grad = np.expand_dims(grad, axes)
+    return np.broadcast_to(grad, shape)
+
+
+def count(shape, axes):
+    """How many elements a reduction over `axes` of an array of `shape` combines."""
+    return math.prod(shape[a] for a in axes)
+
+
+def is_basic_index(index):
+    """True if `index` selects without copying (ints, slices, None, ...): no element twice."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis)))
+               or (isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
+               for i in items)
+
+
+def scatter_add(shape, dtype, index, values):
+    """An array of zeros of `shape` with `values` added at `index`.
+
+    Fancy indexing may pick the same element twice (an embedding lookup `C[Xb]` with a
+    repeated character); its gradient must then arrive twice. `z[index] += v` would keep
+    only the last write, `np.add.at` adds every one.
+    """
+    out = np.zeros(shape, dtype)
+    if is_basic_index(index):
+        out[index] = values
+    else:
+        np.add.at(out, index, values)
+    return out
+
+
+def result_float(dtype):
+    """The floating dtype an op on `dtype` produces: itself if floating, else the default."""
+    return dtype if dtype.kind == "f" else DEFAULT_FLOAT
+
+
+def promote(a, b):
+    """The dtype of a binary op on dtypes `a` and `b`, following PyTorch, not numpy.
+
+    numpy makes int64 + float32 a float64; PyTorch keeps the float operand's dtype, and so
+    does tensorgrad, so float32 models stay float32. Two floats give the wider one; two
+    integers the wider one; bool joins the other operand.
+    """
+    if a == b:
+        return a
+    if a.kind == "f" and b.kind != "f":
+        return a
+    if b.kind == "f" and a.kind != "f":
+        return b
+    return np.promote_types(a, b)

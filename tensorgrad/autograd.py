@@ -1,0 +1,136 @@
+"""The recorded graph and the backward pass over it.
+
+Each op applied to a tensor that requires grad records a `Node`: the op, its attributes, the
+input arrays its backward needs, and the nodes that made those inputs. Leaves that require
+grad have a node too, with no op. A Tensor points to its node; nodes point only backwards,
+to their parents, so the graph has no cycles and is freed as soon as nothing refers to its
+output.
+
+Nodes, not tensors, form the graph so that an in-place change of a tensor (`t += 1`,
+`t[i] = v`) can give the tensor a new node while the ops that read the old value keep
+pointing at the old one.
+"""
+import contextlib
+import weakref
+
+import numpy as np
+
+from .arrays import unbroadcast
+
+_grad_enabled = [True]
+
+
+def is_grad_enabled():
+    """True unless inside `no_grad()`: whether ops on tensors that require grad are recorded."""
+    return _grad_enabled[0]
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn recording on or off inside a `with` block or a decorated function."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+        self.previous = []
+
+    def __enter__(self):
+        self.previous.append(_grad_enabled[0])
+        _grad_enabled[0] = self.mode
+
+    def __exit__(self, *exc):
+        _grad_enabled[0] = self.previous.pop()
+
+
+class no_grad(set_grad_enabled):
+    """Do not record ops: for evaluation, sampling and hand-written parameter updates.
+
+    Works as `with tensorgrad.no_grad():` and as the decorator `@tensorgrad.no_grad()`.
+    """
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class Node:
+    """One recorded op application (or, with `op` None, a leaf that requires grad).
+
+    `parents[i]` is the node of input i, or None when that input needs no gradient.
+    `tensor` is a weak reference to the tensor whose `.grad` receives this node's gradient:
+    set for leaves and for tensors that called `retain_grad()`.
+    """
+
+    __slots__ = ("op", "attrs", "inputs", "out", "parents", "tensor", "name", "freed")
+
+    def __init__(self, op, attrs, inputs, out, parents):
+        self.op, self.attrs, self.inputs, self.out, self.parents = op, attrs, inputs, out, parents
+        self.tensor = self.name = None
+        self.freed = False
+
+    def __repr__(self):
+        return f"<{self.op.name if self.op else 'leaf'} node>"
+
+
+def leaf_node(tensor):
+    """The node of a leaf tensor that requires grad: its gradient goes to `tensor.grad`."""
+    node = Node(None, None, (), None, ())
+    node.tensor = weakref.ref(tensor)
+    return node
+
+
+def topological_order(root):
+    """Every node `root` depends on, each after all of its parents (iterative DFS).
+
+    An explicit stack instead of recursion: a chain of 100,000 ops is as easy as ten.
+    """
+    order, seen = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((p, False) for p in node.parents if p is not None and p not in seen)
+    return order
+
+
+def backward(root, grad, retain_graph=False):
+    """Backpropagate `grad` (the gradient of some result with respect to `root`'s output).
+
+    Walks the nodes from the root back to the leaves. A node's gradient is complete once
+    every node that used it has been visited, which the topological order guarantees; the
+    engine then asks its op for each input's gradient, sums that down to the input's shape
+    (unbroadcast), and adds it to what the input has received so far.
+    """
+    grads = {root: grad}
+    for node in reversed(topological_order(root)):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if node.tensor is not None:
+            _deliver(node.tensor(), g)
+        if node.op is None:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                f"backward: the graph through '{node.op.name}' was already used by an earlier "
+                "backward(); call backward(retain_graph=True) the first time to go through it "
+                "again, or run the forward pass anew")
+        for i, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            x = node.inputs[i]
+            pg = unbroadcast(node.op.vjp(i, g, node.out, node.inputs, node.attrs), x.shape)
+            assert pg.shape == x.shape, (node.op.name, i, pg.shape, x.shape)
+            grads[parent] = grads[parent] + pg if parent in grads else pg
+        node.freed = not retain_graph
+
+
+def _deliver(tensor, g):
+    """Add a finished gradient to `tensor.grad` (a fresh array: grads may alias each other)."""
+    if tensor is None:
+        return
+    g = np.array(g, dtype=tensor.data.dtype)
+    tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad.data + g, None)

@@ -1,0 +1,179 @@
+"""Making tensors: from data, filled with a constant, or random (with PyTorch's signatures).
+
+Random numbers come from numpy's PCG64 generator: seeding gives reproducible runs, but not
+the same numbers PyTorch draws for the same seed.
+"""
+import numpy as np
+
+from .arrays import DEFAULT_FLOAT, DEFAULT_INT
+from .tensor import Tensor, _shape_arg, as_array
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new tensor holding a copy of `data` (a list, number, numpy array or Tensor)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None):
+    """`data` as a tensor, without copying when it already is one of that dtype."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with a numpy array (changes to one show in the other)."""
+    return Tensor._wrap(np.asarray(array), None)
+
+
+def _filled(fill, size, dtype, requires_grad, name):
+    shape = _shape_arg(name, size)
+    dtype = np.dtype(dtype) if dtype is not None else (
+        DEFAULT_INT if isinstance(fill, (bool, int)) and name == "full" else DEFAULT_FLOAT)
+    return Tensor._wrap(np.full(shape, fill, dtype), None).requires_grad_(requires_grad)
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    """A tensor of zeros of the given size."""
+    return _filled(0, size, dtype, requires_grad, "zeros")
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    """A tensor of ones of the given size."""
+    return _filled(1, size, dtype, requires_grad, "ones")
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor of the given size filled with `fill_value`."""
+    return _filled(fill_value, (size,), dtype, requires_grad, "full")
+
+
+def zeros_like(input, dtype=None, requires_grad=False):
+    """Zeros with the shape (and, by default, dtype) of `input`; never in the graph."""
+    return full_like(input, 0, dtype, requires_grad)
+
+
+def ones_like(input, dtype=None, requires_grad=False):
+    """Ones with the shape (and, by default, dtype) of `input`."""
+    return full_like(input, 1, dtype, requires_grad)
+
+
+def full_like(input, fill_value, dtype=None, requires_grad=False):
+    """`fill_value` everywhere, with the shape (and, by default, dtype) of `input`."""
+    array = np.asarray(input)
+    return _filled(fill_value, array.shape, dtype or array.dtype, requires_grad, "full_like")
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """Evenly spaced values in [start, end): int64 for integer arguments, else float32."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = DEFAULT_INT if ints else DEFAULT_FLOAT
+    return Tensor._wrap(np.arange(start, end, step, dtype=dtype), None).requires_grad_(
+        requires_grad)
+
+
+# ---------------------------------------------------------------- random numbers
+
+class Generator:
+    """A source of random numbers with its own state, as `torch.Generator`.
+
+    `Generator().manual_seed(2147483647)` returns the seeded generator, so it can be
+    created and seeded in one expression. Its state can be saved and restored.
+    """
+
+    def __init__(self, seed=67280421310721):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed):
+        """Reset the state from an integer seed; returns the generator."""
+        self._seed = int(seed)
+        self.rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def initial_seed(self):
+        """The seed last given to `manual_seed`."""
+        return self._seed
+
+    def get_state(self):
+        """The generator's state, a dict that `set_state` accepts (e.g. for a checkpoint)."""
+        return self.rng.bit_generator.state
+
+    def set_state(self, state):
+        """Restore a state from `get_state`."""
+        self.rng.bit_generator.state = state
+        return self
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Seed the default generator, used when a random function gets no `generator`."""
+    return default_generator.manual_seed(seed)
+
+
+def _rng(generator):
+    return (generator or default_generator).rng
+
+
+def randn(*size, generator=None, dtype=None, requires_grad=False):
+    """Samples from the standard normal distribution, float32 by default."""
+    dtype = np.dtype(dtype or DEFAULT_FLOAT)
+    data = _rng(generator).standard_normal(_shape_arg("randn", size), dtype=np.float64)
+    return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, requires_grad=False):
+    """Samples from the uniform distribution on [0, 1), float32 by default."""
+    dtype = np.dtype(dtype or DEFAULT_FLOAT)
+    data = _rng(generator).random(_shape_arg("rand", size))
+    return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
+
+
+def randint(*args, size=None, generator=None, dtype=None):
+    """Random integers in [low, high): `randint(high, size)` or `randint(low, high, size)`."""
+    if size is not None:
+        args = args + (size,)
+    if len(args) == 2:
+        args = (0,) + args
+    if len(args) != 3:
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+    low, high, size = args
+    if high <= low:
+        raise ValueError(f"randint: the range [{low}, {high}) is empty")
+    size = _shape_arg("randint", size if isinstance(size, (tuple, list)) else (size,))
+    data = _rng(generator).integers(low, high, size=size, dtype=np.int64)
+    return Tensor._wrap(data.astype(dtype or DEFAULT_INT), None)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Draw `num_samples` category indices per row, with probability proportional to `input`.
+
+    `input` holds non-negative weights (they need not sum to 1), one row per distribution
+    (1-D or 2-D). Without replacement a category is drawn at most once per row.
+    """
+    weights = np.asarray(input, dtype=np.float64)
+    if weights.ndim not in (1, 2):
+        raise ValueError(f"multinomial: weights must be 1-D or 2-D, got shape {weights.shape}")
+    rows = np.atleast_2d(weights)
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise ValueError("multinomial: weights must be finite and non-negative")
+    totals = rows.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise ValueError("multinomial: every row of weights needs a positive sum")
+    if not replacement and num_samples > rows.shape[1]:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without "
+                         f"replacement from {rows.shape[1]} categories")
+    rng = _rng(generator)
+    draws = [rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=p / t)
+             for p, t in zip(rows, totals)]
+    out = np.array(draws, dtype=DEFAULT_INT)
+    return Tensor._wrap(out if weights.ndim == 2 else out[0], None)
+
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
+           "ones_like", "full_like", "arange", "Generator", "default_generator",
+           "manual_seed", "randn", "rand", "randint", "multinomial", "as_array"]

@@ -1,0 +1,4 @@
+"""Neural-network building blocks. `tensorgrad.nn.functional` holds the functions."""
+from . import functional
+
+__all__ = ["functional"]

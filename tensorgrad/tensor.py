@@ -1,0 +1,718 @@
+"""Tensor: a numpy array, plus the node that records how it was made.
+
+Every differentiable method ends in `apply(op, *inputs, **attrs)`: run the op's forward on
+the input arrays and, if recording is on and some input requires grad, record a Node for the
+backward pass. Methods that are not primitives in the op table (var, softmax, unsqueeze...)
+are composites of ones that are, and need no backward of their own.
+"""
+import math
+import weakref
+from collections import namedtuple
+
+import numpy as np
+
+from . import ops
+from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, count, normalize_dims, promote,
+                     result_float)
+from .autograd import Node, _grad_enabled, backward, leaf_node
+
+MaxResult = namedtuple("MaxResult", "values indices")
+MinResult = namedtuple("MinResult", "values indices")
+
+
+def as_array(data, dtype=None, op="tensor"):
+    """`data` (a Tensor, array, number or nested list) as a new numpy array.
+
+    Without a dtype, Python floats become float32 and Python ints int64, as in PyTorch;
+    numpy arrays keep their dtype.
+    """
+    if isinstance(data, Tensor):
+        data = data._data
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.array(data, dtype=dtype)
+    try:
+        array = np.array(data, dtype=dtype)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{op}: cannot make a tensor from {type(data).__name__}: {e}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: cannot make a tensor from {type(data).__name__} holding "
+                        f"{array.dtype} values; expected numbers")
+    if dtype is None and array.dtype.kind == "f":
+        array = array.astype(DEFAULT_FLOAT)
+    return array
+
+
+def apply(op, *inputs, **attrs):
+    """Run `op` forward on the inputs' arrays; record a node if any input requires grad."""
+    arrays = tuple(t._data for t in inputs)
+    try:
+        out = op.forward(*arrays, **attrs)
+    except (ValueError, IndexError, TypeError) as e:
+        raise _explain(op, arrays, e) from None
+    if _grad_enabled[0]:
+        parents = tuple(t._node for t in inputs)
+        if any(p is not None for p in parents):
+            return Tensor._wrap(out, Node(op, attrs, arrays, out, parents))
+    return Tensor._wrap(out, None)
+
+
+def _explain(op, arrays, error):
+    """The same exception, its message prefixed with the op and its operands' shapes."""
+    message = str(error)
+    if message.startswith(op.name + ":"):
+        return error
+    shapes = " and ".join(str(a.shape) for a in arrays)
+    if "broadcast" in message and len(arrays) == 2:
+        message = ("shapes cannot be broadcast together (aligned from the right, each pair "
+                   "of sizes must match or one be 1)")
+    return type(error)(f"{op.name}: operand shapes {shapes}: {message}")
+
+
+def _operands(op, a, b):
+    """`a` and `b` as two Tensors of one dtype, by PyTorch's rules.
+
+    Python numbers are "weak": they take the tensor's dtype (0.1 * float32 stays float32),
+    except that a float number with an integer tensor gives the default float dtype.
+    """
+    if not isinstance(a, Tensor):
+        return _operands(op, _constant(op, a, b), b)
+    if not isinstance(b, Tensor):
+        b = _constant(op, b, a)
+    da, db = a._data.dtype, b._data.dtype
+    if da is not db and da != db:
+        dtype = promote(da, db)
+        a, b = a.to(dtype), b.to(dtype)
+    return a, b
+
+
+def _constant(op, value, other):
+    """A non-tensor operand of a binary op, as a Tensor that needs no gradient."""
+    if isinstance(value, (bool, int, float, np.generic)):
+        if isinstance(value, (float, np.floating)):
+            dtype = result_float(other._data.dtype)
+        elif isinstance(value, (bool, np.bool_)):
+            dtype = other._data.dtype
+        else:
+            dtype = other._data.dtype if other._data.dtype.kind != "b" else DEFAULT_INT
+        return Tensor._wrap(np.asarray(value, dtype), None)
+    if isinstance(value, np.ndarray):
+        return Tensor._wrap(value, None)
+    if isinstance(value, (list, tuple)):
+        return Tensor._wrap(as_array(value, op=op.name), None)
+    raise TypeError(f"{op.name}: unsupported operand of type {type(value).__name__} "
+                    f"({value!r:.40}); expected a Tensor, a numpy array or a number")
+
+
+def _binary(op, a, b):
+    return apply(op, *_operands(op, a, b))
+
+
+def _as_index(index):
+    """A user's index with Tensors, ranges and lists turned into numpy arrays, checked."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item._data
+        elif isinstance(item, range):
+            item = np.arange(item.start, item.stop, item.step, dtype=DEFAULT_INT)
+        elif isinstance(item, list):
+            item = np.asarray([i._data if isinstance(i, Tensor) else i for i in item])
+            if item.size == 0:
+                item = item.astype(DEFAULT_INT)
+        if isinstance(item, np.ndarray) and item.dtype.kind not in "biu":
+            raise IndexError(f"index: tensors used as indices must hold integers or booleans, "
+                             f"not {item.dtype}")
+        out.append(item)
+    return tuple(out) if isinstance(index, tuple) else out[0]
+
+
+def _shape_arg(name, shape):
+    """Accept both f(2, 3) and f((2, 3)), as PyTorch does."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(s, (int, np.integer)) for s in shape):
+        raise TypeError(f"{name}: sizes must be integers, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+class Tensor:
+    """An n-dimensional array of numbers that records the ops applied to it.
+
+    `data` is the numpy array. A tensor `requires_grad` when it has a node in the graph:
+    leaves you mark (parameters), and every result of an op on such a tensor. After
+    `loss.backward()`, leaves (and tensors that called `retain_grad()`) hold their gradient
+    in `.grad`, a Tensor of the same shape.
+    """
+
+    __slots__ = ("_data", "_node", "grad", "name", "__weakref__")
+
+    def __init__(self, data, dtype=None, requires_grad=False):
+        self._data = as_array(data, dtype)
+        self._node = None
+        self.grad = None
+        self.name = None
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, array, node):
+        """A tensor around an existing array, without copying or checking (engine use)."""
+        t = object.__new__(cls)
+        t._data, t._node, t.grad, t.name = array, node, None, None
+        return t
+
+    # ------------------------------------------------------------ attributes
+
+    @property
+    def data(self):
+        """The numpy array holding the values (shared, not copied)."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    shape = property(lambda self: self._data.shape, doc="The size of each dimension (a tuple).")
+    dtype = property(lambda self: self._data.dtype, doc="The numpy dtype of the values.")
+    ndim = property(lambda self: self._data.ndim, doc="The number of dimensions.")
+
+    def size(self, dim=None):
+        """The shape, or the size of dimension `dim`."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        """The number of dimensions."""
+        return self._data.ndim
+
+    def numel(self):
+        """The number of elements."""
+        return self._data.size
+
+    nelement = numel
+
+    @property
+    def requires_grad(self):
+        """Whether backward computes a gradient for this tensor (it has a graph node)."""
+        return self._node is not None
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if flag and self._node is None:
+            if self._data.dtype.kind != "f":
+                raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                                   f"gradients; this one is {self.dtype}")
+            self._node = leaf_node(self)
+        elif not flag and self._node is not None:
+            if self._node.op is not None:
+                raise RuntimeError("requires_grad: cannot turn off on a tensor computed by an "
+                                   "op; use .detach() for a copy outside the graph")
+            self._node = None
+
+    def requires_grad_(self, flag=True):
+        """Set `requires_grad` in place and return the tensor."""
+        self.requires_grad = flag
+        return self
+
+    @property
+    def is_leaf(self):
+        """True unless the tensor was computed by a recorded op."""
+        return self._node is None or self._node.op is None
+
+    @property
+    def grad_fn(self):
+        """The graph node that computed this tensor, or None for leaves."""
+        return None if self.is_leaf else self._node
+
+    def retain_grad(self):
+        """Keep this intermediate's gradient in `.grad` after backward (leaves always do)."""
+        if self._node is None:
+            raise RuntimeError("retain_grad: this tensor does not require grad, so it gets none")
+        if self._node.op is not None:
+            self._node.tensor = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        """True if `retain_grad()` was called on this (non-leaf) tensor."""
+        return not self.is_leaf and self._node.tensor is not None
+
+    # ------------------------------------------------------------ conversion
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ValueError(f"item: only a one-element tensor has a single value; this one "
+                             f"has shape {self.shape}")
+        return self._data.item()
+
+    def tolist(self):
+        """The values as (nested) Python lists."""
+        return self._data.tolist()
+
+    def numpy(self):
+        """The underlying numpy array (shared, not copied)."""
+        return self._data
+
+    def detach(self):
+        """A tensor sharing this one's values, outside the graph."""
+        return Tensor._wrap(self._data, None)
+
+    def clone(self):
+        """A copy of the values that stays in the graph."""
+        return apply(ops.Copy, self)
+
+    def to(self, dtype):
+        """The tensor in `dtype` (itself if already so); float casts stay in the graph."""
+        dtype = np.dtype(dtype)
+        if self._data.dtype == dtype:
+            return self
+        if self._node is not None and dtype.kind == "f":
+            return apply(ops.Cast, self, dtype=dtype)
+        return Tensor._wrap(self._data.astype(dtype), None)
+
+    def float(self):
+        """The tensor as float32."""
+        return self.to(np.float32)
+
+    def double(self):
+        """The tensor as float64."""
+        return self.to(np.float64)
+
+    def long(self):
+        """The tensor as int64 (outside the graph)."""
+        return self.to(np.int64)
+
+    def contiguous(self):
+        """The tensor itself: numpy handles memory layout."""
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is "
+                               "ambiguous; use .all() or .any()")
+        return bool(self._data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self._data)
+
+    def __format__(self, spec):
+        return format(self.item(), spec) if spec and self._data.size == 1 else repr(self)
+
+    def __repr__(self):
+        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
+        extras = [body]
+        if self._data.dtype not in (DEFAULT_FLOAT, DEFAULT_INT, np.bool_):
+            extras.append(f"dtype={self._data.dtype}")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        if self._node is not None:
+            extras.append("requires_grad=True" if self.is_leaf
+                          else f"grad_fn=<{self._node.op.name}>")
+        return "tensor(" + ", ".join(extras) + ")"
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ backward
+
+    def backward(self, gradient=None, retain_graph=False):
+        """Compute the gradient of this tensor with respect to every leaf it depends on.
+
+        For a single-element tensor (a loss) `gradient` defaults to 1. Gradients add up in
+        `.grad` across calls; set `p.grad = None` (or call `zero_grad()`) to reset them.
+        """
+        if self._node is None:
+            raise RuntimeError("backward: this tensor does not require grad: no tensor it "
+                               "was computed from has requires_grad=True (or it was "
+                               "computed under no_grad())")
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError(f"backward: the tensor has shape {self.shape}; without a "
+                                   "gradient argument backward() needs a single element "
+                                   "(a loss); pass gradient= of the same shape otherwise")
+            g = np.ones_like(self._data)
+        else:
+            g = np.asarray(as_array(gradient), dtype=self._data.dtype)
+            if g.shape != self.shape:
+                raise ValueError(f"backward: gradient has shape {g.shape} but the tensor "
+                                 f"has shape {self.shape}")
+        backward(self._node, g, retain_graph)
+
+    # ------------------------------------------------------------ elementwise
+
+    def __add__(self, other):
+        return _binary(ops.Add, self, other)
+
+    def __radd__(self, other):
+        return _binary(ops.Add, other, self)
+
+    def __sub__(self, other):
+        return _binary(ops.Sub, self, other)
+
+    def __rsub__(self, other):
+        return _binary(ops.Sub, other, self)
+
+    def __mul__(self, other):
+        return _binary(ops.Mul, self, other)
+
+    def __rmul__(self, other):
+        return _binary(ops.Mul, other, self)
+
+    def __truediv__(self, other):
+        return _binary(ops.Div, self._floating(), other)
+
+    def __rtruediv__(self, other):
+        return _binary(ops.Div, other, self._floating())
+
+    def __pow__(self, other):
+        return _binary(ops.Pow, self, other)
+
+    def __rpow__(self, other):
+        return _binary(ops.Pow, other, self)
+
+    def __matmul__(self, other):
+        return _binary(ops.MatMul, self, other)
+
+    def __rmatmul__(self, other):
+        return _binary(ops.MatMul, other, self)
+
+    def __neg__(self):
+        return apply(ops.Neg, self)
+
+    def __abs__(self):
+        return self.abs()
+
+    def _floating(self):
+        """Integer tensors as the default float dtype (for exp, log, /, ...)."""
+        return self if self._data.dtype.kind == "f" else self.to(DEFAULT_FLOAT)
+
+    def exp(self):
+        """e to the power of each element."""
+        return apply(ops.Exp, self._floating())
+
+    def log(self):
+        """Natural logarithm of each element."""
+        return apply(ops.Log, self._floating())
+
+    def log10(self):
+        """Base-10 logarithm of each element (a composite: log(x) / log(10))."""
+        return self.log() * (1 / math.log(10))
+
+    def tanh(self):
+        """Hyperbolic tangent of each element."""
+        return apply(ops.Tanh, self._floating())
+
+    def sqrt(self):
+        """Square root of each element."""
+        return apply(ops.Sqrt, self._floating())
+
+    def abs(self):
+        """Absolute value of each element."""
+        return apply(ops.Abs, self)
+
+    def sigmoid(self):
+        """1 / (1 + exp(-x)) for each element, computed without overflow."""
+        return apply(ops.Sigmoid, self._floating())
+
+    def relu(self):
+        """max(x, 0) for each element."""
+        return apply(ops.Relu, self)
+
+    def pow(self, exponent):
+        """Each element to the power `exponent` (a number or a tensor)."""
+        return self ** exponent
+
+    def square(self):
+        """Each element squared."""
+        return self * self
+
+    # ------------------------------------------------------------ comparisons (no gradient)
+
+    def _compare(self, other, ufunc):
+        b = other._data if isinstance(other, Tensor) else other
+        try:
+            return Tensor._wrap(ufunc(self._data, b), None)
+        except ValueError as e:
+            raise ValueError(f"{ufunc.__name__}: operand shapes {self.shape} and "
+                             f"{np.shape(b)}: {e}") from None
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def all(self):
+        """A bool tensor: whether every element is true (non-zero)."""
+        return Tensor._wrap(np.all(self._data), None)
+
+    def any(self):
+        """A bool tensor: whether any element is true (non-zero)."""
+        return Tensor._wrap(np.any(self._data), None)
+
+    # ------------------------------------------------------------ reductions
+
+    def sum(self, dim=None, keepdim=False, *, keepdims=None):
+        """Sum over `dim` (an int, a tuple, or None for all); keepdims is an alias of keepdim."""
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        return apply(ops.Sum, self, dims=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False, *, keepdims=None):
+        """Mean over `dim` (an int, a tuple, or None for all)."""
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        return apply(ops.Mean, self._floating(), dims=normalize_dims(dim, self.ndim, "mean"),
+                     keepdim=keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
+        """Variance over `dim`, divided by n - correction (default 1: Bessel's correction).
+
+        `unbiased=False` is `correction=0`, as in PyTorch. A composite of mean and sum.
+        """
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        dims = normalize_dims(dim, self.ndim, "var")
+        x = self._floating()
+        diff = x - x.mean(dims, keepdim=True)
+        dof = count(self.shape, dims) - correction
+        return (diff * diff).sum(dims, keepdim=keepdim) * (1 / dof if dof > 0 else math.nan)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
+        """Standard deviation: the square root of `var` with the same arguments."""
+        return self.var(dim, unbiased, keepdim, correction=correction, keepdims=keepdims).sqrt()
+
+    def _extremum(self, op, result, dim, keepdim, keepdims):
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        if self._data.size == 0:
+            raise ValueError(f"{op.name}: the tensor of shape {self.shape} is empty")
+        if dim is None:
+            return apply(op, self, dim=None, keepdim=False)
+        (axis,) = normalize_dims(dim, self.ndim, op.name)
+        values = apply(op, self, dim=axis, keepdim=keepdim)
+        indices = op.pick(self._data, axis=axis, keepdims=keepdim)
+        return result(values, Tensor._wrap(indices, None))
+
+    def max(self, dim=None, keepdim=False, *, keepdims=None):
+        """The largest element; with `dim`, a (values, indices) pair along that dim.
+
+        The gradient flows to the element `indices` names (the first maximum) along a dim,
+        and is split equally between tied maxima over the whole tensor.
+        """
+        return self._extremum(ops.Max, MaxResult, dim, keepdim, keepdims)
+
+    def min(self, dim=None, keepdim=False, *, keepdims=None):
+        """The smallest element; with `dim`, a (values, indices) pair. Ties as in `max`."""
+        return self._extremum(ops.Min, MinResult, dim, keepdim, keepdims)
+
+    def argmax(self, dim=None, keepdim=False):
+        """Index of the (first) largest element, over all elements or along `dim`."""
+        return Tensor._wrap(np.argmax(self._data, axis=dim, keepdims=keepdim), None)
+
+    def argmin(self, dim=None, keepdim=False):
+        """Index of the (first) smallest element, over all elements or along `dim`."""
+        return Tensor._wrap(np.argmin(self._data, axis=dim, keepdims=keepdim), None)
+
+    def logsumexp(self, dim, keepdim=False, *, keepdims=None):
+        """log(sum(exp(x))) over `dim`, computed without overflow."""
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        return apply(ops.LogSumExp, self._floating(),
+                     dims=normalize_dims(dim, self.ndim, "logsumexp"), keepdim=keepdim)
+
+    # ------------------------------------------------------------ movement
+
+    def reshape(self, *shape):
+        """The same values in a new shape; one size may be -1 (inferred)."""
+        return apply(ops.Reshape, self, shape=_shape_arg("reshape", shape))
+
+    def view(self, *shape):
+        """The same as `reshape` (numpy decides whether a copy is needed)."""
+        return apply(ops.Reshape, self, shape=_shape_arg("view", shape))
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge dimensions start_dim..end_dim into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (d % self.ndim for d in (start_dim, end_dim))
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        return self.reshape(shape)
+
+    def unsqueeze(self, dim):
+        """Insert a dimension of size 1 at `dim`."""
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with "
+                             f"{self.ndim} dimensions")
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        """Remove dimensions of size 1 (only `dim`, if given)."""
+        dims = normalize_dims(dim, self.ndim, "squeeze")
+        shape = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
+        return self if shape == self.shape else self.reshape(shape)
+
+    def expand(self, *sizes):
+        """Broadcast size-1 dimensions to `sizes` without copying; -1 keeps a size."""
+        sizes = _shape_arg("expand", sizes)
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+        return apply(ops.Expand, self, shape=shape)
+
+    def expand_as(self, other):
+        """Broadcast to the shape of `other`."""
+        return self.expand(other.shape)
+
+    def permute(self, *dims):
+        """Reorder the dimensions."""
+        dims = _shape_arg("permute", dims)
+        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} "
+                             f"dimensions of a tensor of shape {self.shape}")
+        return apply(ops.Permute, self, dims=tuple(d % self.ndim for d in dims))
+
+    def transpose(self, dim0, dim1):
+        """Swap two dimensions."""
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(dims)
+
+    @property
+    def T(self):
+        """The dimensions in reverse order (the transpose of a matrix)."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def matmul(self, other):
+        """Matrix product, as `self @ other`."""
+        return self @ other
+
+    # ------------------------------------------------------------ indexing
+
+    def __getitem__(self, index):
+        return apply(ops.GetItem, self, index=_as_index(index))
+
+    def __setitem__(self, index, value):
+        index = _as_index(index)
+        if self._records_inplace(value, "setitem"):
+            value = value if isinstance(value, Tensor) else _constant(ops.SetItem, value, self)
+            self._rebase(apply(ops.SetItem, self, value.to(self.dtype), index=index))
+            return
+        try:
+            self._data[index] = value._data if isinstance(value, Tensor) else value
+        except (IndexError, ValueError, TypeError) as e:
+            raise type(e)(f"setitem: on a tensor of shape {self.shape}: {e}") from None
+
+    # ------------------------------------------------------------ in place
+
+    def _records_inplace(self, other, name):
+        """Whether an in-place change must be recorded in the graph (checking it is allowed).
+
+        Outside no_grad, changing a leaf that requires grad is refused: its gradient would
+        describe a value it no longer holds. Any other tensor in the graph gets a new node,
+        while ops that already read the old value keep their node (see autograd.py).
+        """
+        other_grad = isinstance(other, Tensor) and other._node is not None
+        if not _grad_enabled[0] or (self._node is None and not other_grad):
+            return False
+        if self._node is not None and self._node.op is None:
+            raise RuntimeError(f"{name}: in-place change of a leaf tensor that requires grad; "
+                               "update parameters inside `with tensorgrad.no_grad():` or "
+                               "through `.data`")
+        return True
+
+    def _rebase(self, result):
+        """Make this tensor object hold `result` (value and graph node) after an in-place op."""
+        retained = self._node is not None and self._node.tensor is not None
+        self._data, self._node = result._data, result._node
+        if retained:
+            self._node.tensor = weakref.ref(self)
+
+    def _inplace(self, op, ufunc, other):
+        if self._records_inplace(other, op.name + "_"):
+            self._rebase(_binary(op, self, other))
+            return self
+        b = other._data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self._data, b, out=self._data)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{op.name}_: cannot update a {self.dtype} tensor of shape "
+                          f"{self.shape} in place with {np.shape(b)}: {e}") from None
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(ops.Add, np.add, other)
+
+    def __isub__(self, other):
+        return self._inplace(ops.Sub, np.subtract, other)
+
+    def __imul__(self, other):
+        return self._inplace(ops.Mul, np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(ops.Div, np.true_divide, other)
+
+    def fill_(self, value):
+        """Set every element to `value`, in place."""
+        self[...] = value
+        return self
+
+    def zero_(self):
+        """Set every element to zero, in place."""
+        return self.fill_(0)
+
+    # ------------------------------------------------------------ numpy interoperation
+
+    _BINARY_UFUNCS = {np.add: ops.Add, np.subtract: ops.Sub, np.multiply: ops.Mul,
+                      np.true_divide: ops.Div, np.power: ops.Pow, np.matmul: ops.MatMul}
+    _UNARY_UFUNCS = {np.negative: "__neg__", np.exp: "exp", np.log: "log", np.tanh: "tanh",
+                     np.sqrt: "sqrt", np.absolute: "abs"}
+    _COMPARE_UFUNCS = (np.equal, np.not_equal, np.less, np.less_equal, np.greater,
+                       np.greater_equal)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        """numpy calls this for `ndarray (op) Tensor` and `np.exp(t)`.
+
+        Arithmetic returns a Tensor that stays in the graph. An update of a numpy array in
+        place (`p.data += -lr * p.grad`) writes into that array, as asked.
+        """
+        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+        if out is not None:
+            out = tuple(o._data if isinstance(o, Tensor) else o for o in out)
+            return getattr(ufunc, method)(*arrays, out=out, **kwargs)
+        if method == "__call__" and not kwargs:
+            if ufunc in self._BINARY_UFUNCS:
+                return _binary(self._BINARY_UFUNCS[ufunc], *inputs)
+            if ufunc in self._UNARY_UFUNCS:
+                return getattr(inputs[0], self._UNARY_UFUNCS[ufunc])()
+            if ufunc in self._COMPARE_UFUNCS:
+                return Tensor._wrap(ufunc(*arrays), None)
+        raise TypeError(f"numpy's {ufunc.__name__} has no gradient rule in tensorgrad; use "
+                        "the Tensor method, or t.numpy() to leave the graph")
