@@ -1,0 +1,78 @@
+"""The names data set and the character-level datasets built from it.
+
+`names.txt` (32,033 names, one per line) ships inside the package, so it is there after a
+plain install. Any UTF-8 file with one word per line can take its place.
+"""
+import random
+from pathlib import Path
+
+import numpy as np
+
+from ..creation import tensor
+
+NAMES = Path(__file__).with_name("names.txt")
+BOUNDARY = "."          # marks both the start (as padding) and the end of a word
+
+
+class DataError(ValueError):
+    """A words file that cannot be used; the message names the file and the problem."""
+
+
+def load_words(path=None):
+    """The words of a UTF-8 text file, one per line, blank lines dropped (default: names)."""
+    path = Path(path) if path is not None else NAMES
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a words file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    words = [w.strip() for w in text.splitlines() if w.strip()]
+    if not words:
+        raise DataError(f"{path}: contains no words (it is empty or blank)")
+    bad = next((w for w in words if BOUNDARY in w), None)
+    if bad is not None:
+        raise DataError(f"{path}: the word {bad!r} contains {BOUNDARY!r}, which marks word "
+                        "boundaries")
+    return words
+
+
+def vocabulary(words):
+    """`(stoi, itos)`: the boundary '.' is 0, the characters of `words` follow, sorted."""
+    chars = sorted(set("".join(words)))
+    stoi = {BOUNDARY: 0, **{ch: i + 1 for i, ch in enumerate(chars)}}
+    return stoi, {i: ch for ch, i in stoi.items()}
+
+
+def build_dataset(words, block_size, stoi):
+    """Contexts X (N, block_size) and next-character targets Y (N,), both int64 tensors.
+
+    Each word gives one example per character plus one for the end: with block_size 3,
+    "emma" gives `... -> e`, `..e -> m`, `.em -> m`, `emm -> a`, `mma -> .`.
+    """
+    if block_size < 1:
+        raise ValueError(f"build_dataset: block_size must be at least 1, got {block_size}")
+    X, Y = [], []
+    for word in words:
+        context = [0] * block_size
+        for ch in word + BOUNDARY:
+            ix = stoi[ch]
+            X.append(context)
+            Y.append(ix)
+            context = context[1:] + [ix]
+    X = np.array(X, dtype=np.int64).reshape(-1, block_size)
+    return tensor(X), tensor(np.array(Y, dtype=np.int64))
+
+
+def split_words(words, seed=42, fractions=(0.8, 0.9)):
+    """Shuffle a copy of `words` with Python's `random.seed(seed)`; cut at 80% and 90%.
+
+    With the names and seed 42 this is the lecture's split: at block size 3 it gives
+    182,625 / 22,655 / 22,866 train / dev / test examples.
+    """
+    words = list(words)
+    random.Random(seed).shuffle(words)
+    n1, n2 = (int(f * len(words)) for f in fractions)
+    return words[:n1], words[n1:n2], words[n2:]
