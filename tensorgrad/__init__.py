@@ -12,7 +12,8 @@ one-way, each importing only those before it:
     tensor      Tensor and `apply`
     creation    tensor(), zeros(), randn(), Generator ...
     functional  exp(), cat(), softmax(), cross_entropy() ...
-    nn          nn.functional
+    nn, optim   layers, nn.functional, optimizers
+    data        the names data set and dataset builders
 """
 import numpy as _np
 
@@ -23,7 +24,7 @@ from .creation import (Generator, arange, as_tensor, default_generator, from_num
 from .functional import (all, allclose, cat, exp, flatten, log, matmul, relu, sigmoid, sqrt,
                          stack, tanh)
 from .tensor import Tensor
-from . import nn
+from . import nn, optim
 
 float32 = _np.dtype(_np.float32)
 float64 = _np.dtype(_np.float64)
@@ -38,5 +39,5 @@ __all__ = [
     "ones_like", "full_like", "arange", "randn", "rand", "randint", "multinomial",
     "Generator", "default_generator", "manual_seed", "no_grad", "set_grad_enabled",
     "is_grad_enabled", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "matmul", "flatten",
-    "cat", "stack", "all", "allclose", "float32", "float64", "int64", "long", "bool", "nn",
+    "cat", "stack", "all", "allclose", "float32", "float64", "int64", "long", "bool", "nn", "optim",
 ]

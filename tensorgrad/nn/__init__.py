@@ -1,4 +1,6 @@
-"""Neural-network building blocks. `tensorgrad.nn.functional` holds the functions."""
+"""Neural-network layers (`tensorgrad.nn`) and functions (`tensorgrad.nn.functional`)."""
 from . import functional
+from .modules import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tanh
 
-__all__ = ["functional"]
+__all__ = ["functional", "Module", "Linear", "Embedding", "BatchNorm1d", "Tanh", "Flatten",
+           "Sequential"]

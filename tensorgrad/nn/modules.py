@@ -1,0 +1,208 @@
+"""Layers with parameters, in PyTorch's shapes and names.
+
+A Module finds its parameters by looking at its attributes: leaf tensors that require grad
+are parameters, Modules (and lists of Modules) are children, and the names listed in
+`buffers` are state that is saved but not trained (batchnorm's running statistics).
+"""
+import math
+
+import numpy as np
+
+from ..creation import ones, rand, randn, zeros
+from ..tensor import Tensor
+
+
+class Module:
+    """Base class: parameters, train/eval mode, state dict. Subclasses define `forward`."""
+
+    buffers = ()
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def children(self):
+        """(name, module) for each direct sub-module, in attribute order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                yield from ((f"{name}.{i}", m) for i, m in enumerate(value)
+                            if isinstance(m, Module))
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, tensor) for every parameter of this module and its children."""
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor) and value.requires_grad and value.is_leaf:
+                yield prefix + name, value
+        for name, child in self.children():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        """Every parameter, as a list."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        """(dotted name, tensor) for every buffer (saved state that is not trained)."""
+        for name in self.buffers:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.children():
+            yield from child.named_buffers(f"{prefix}{name}.")
+
+    def train(self, mode=True):
+        """Set training mode (batch statistics in batchnorm) here and in all children."""
+        self.training = mode
+        for _, child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode (running statistics in batchnorm)."""
+        return self.train(False)
+
+    def zero_grad(self):
+        """Forget the gradients of all parameters (set them to None)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def state_dict(self):
+        """Every parameter and buffer by dotted name, as numpy arrays (copies)."""
+        items = list(self.named_parameters()) + list(self.named_buffers())
+        return {name: t.numpy().copy() for name, t in items}
+
+    def load_state_dict(self, state):
+        """Copy arrays from `state` into the parameters and buffers; names and shapes must match."""
+        own = dict(self.named_parameters()) | dict(self.named_buffers())
+        missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing {missing or 'nothing'}, "
+                           f"unexpected {unexpected or 'nothing'}")
+        for name, t in own.items():
+            value = np.asarray(state[name])
+            if value.shape != t.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the "
+                                 f"state but {t.shape} in the model")
+            t.data[...] = value
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({name}): " + repr(child).replace("\n", "\n  ")
+                        for name, child in self.children())
+        return f"{type(self).__name__}({self.extra_repr()}{inner}{chr(10) if inner else ''})"
+
+    def extra_repr(self):
+        return ""
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, weight of shape (out_features, in_features), as PyTorch.
+
+    Initialised uniformly in +-1/sqrt(in_features), as PyTorch does.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, generator=None):
+        bound = 1 / math.sqrt(in_features)
+        self.weight = _uniform((out_features, in_features), bound, generator)
+        self.bias = _uniform((out_features,), bound, generator) if bias else None
+
+    def forward(self, x):
+        out = x @ self.weight.T
+        return out + self.bias if self.bias is not None else out
+
+    def extra_repr(self):
+        out_features, in_features = self.weight.shape
+        return f"{in_features}, {out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: row i of `weight` (num_embeddings, embedding_dim) for index i."""
+
+    def __init__(self, num_embeddings, embedding_dim, generator=None):
+        self.weight = randn(num_embeddings, embedding_dim, generator=generator,
+                            requires_grad=True)
+
+    def forward(self, idx):
+        return self.weight[idx]
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
+
+
+class BatchNorm1d(Module):
+    """Normalise each feature over the batch, then scale by `weight` and shift by `bias`.
+
+    Training mode uses the batch's mean and its Bessel-corrected variance (divided by n-1,
+    as the lecture does) and updates the running statistics with `momentum`; eval mode
+    uses the running statistics. Input (N, C), or (N, L, C) normalised over N and L.
+    """
+
+    buffers = ("running_mean", "running_var")
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.eps, self.momentum = eps, momentum
+        self.weight = ones(num_features, requires_grad=True)
+        self.bias = zeros(num_features, requires_grad=True)
+        self.running_mean = zeros(num_features)
+        self.running_var = ones(num_features)
+
+    def forward(self, x):
+        if x.ndim not in (2, 3) or x.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"BatchNorm1d: expected input (N, {self.weight.shape[0]}) or "
+                             f"(N, L, {self.weight.shape[0]}), got {x.shape}")
+        dims = tuple(range(x.ndim - 1))
+        if self.training:
+            if math.prod(x.shape[:-1]) < 2:
+                raise ValueError(f"BatchNorm1d: training needs more than one value per "
+                                 f"feature to compute a variance, got input {x.shape}")
+            mean = x.mean(dims, keepdim=True)
+            var = x.var(dims, keepdim=True, unbiased=True)
+            m = self.momentum                            # running stats: plain arrays
+            self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean.data.reshape(-1)
+            self.running_var.data[...] = (1 - m) * self.running_var.data + m * var.data.reshape(-1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return self.weight * ((x - mean) * (var + self.eps) ** -0.5) + self.bias
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, eps={self.eps}, momentum={self.momentum}"
+
+
+class Tanh(Module):
+    """tanh, elementwise."""
+
+    def forward(self, x):
+        return x.tanh()
+
+
+class Flatten(Module):
+    """Merge dimensions start_dim..end_dim (by default all but the batch dimension)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+
+class Sequential(Module):
+    """Layers applied one after another."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+
+def _uniform(shape, bound, generator):
+    return (rand(*shape, generator=generator) * (2 * bound) - bound).requires_grad_()
