@@ -38,7 +38,7 @@ def normalize_dims(dim, ndim, op):
         if not -max(ndim, 1) <= d < max(ndim, 1):
             raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
         out.append(int(d) % max(ndim, 1))
-    return tuple(sorted(set(out)))
+    return tuple(sorted(set(out))) if ndim else ()      # a 0-d tensor has no axes to reduce
 
 
 def expand_reduced(grad, shape, axes, keepdim):

@@ -11,6 +11,7 @@ Nodes, not tensors, form the graph so that an in-place change of a tensor (`t +=
 pointing at the old one.
 """
 import contextlib
+import functools
 import weakref
 
 import numpy as np
@@ -25,11 +26,15 @@ def is_grad_enabled():
     return _grad_enabled[0]
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn recording on or off inside a `with` block or a decorated function."""
+class no_grad(contextlib.ContextDecorator):
+    """Do not record ops: for evaluation, sampling and hand-written parameter updates.
 
-    def __init__(self, mode):
-        self.mode = bool(mode)
+    Works as `with tensorgrad.no_grad():` and as the decorator `@tensorgrad.no_grad()`.
+    """
+
+    mode = False
+
+    def __init__(self):
         self.previous = []
 
     def __enter__(self):
@@ -40,14 +45,32 @@ class set_grad_enabled(contextlib.ContextDecorator):
         _grad_enabled[0] = self.previous.pop()
 
 
-class no_grad(set_grad_enabled):
-    """Do not record ops: for evaluation, sampling and hand-written parameter updates.
+class enable_grad(no_grad):
+    """Record ops again (inside a `no_grad()` block), as a context manager or decorator."""
 
-    Works as `with tensorgrad.no_grad():` and as the decorator `@tensorgrad.no_grad()`.
-    """
+    mode = True
 
-    def __init__(self):
-        super().__init__(False)
+
+class set_grad_enabled(no_grad):
+    """Turn recording on or off: at once when called on its own, as in PyTorch, or for the
+    duration of a `with` block or a decorated function."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.mode, self.before = bool(mode), _grad_enabled[0]
+        _grad_enabled[0] = self.mode
+
+    def __enter__(self):
+        self.previous.append(self.before)
+
+    def __call__(self, func):
+        _grad_enabled[0] = self.before          # as a decorator: act per call, not now
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return func(*args, **kwargs)
+        return wrapper
 
 
 class Node:

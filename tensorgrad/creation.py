@@ -164,9 +164,10 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     totals = rows.sum(axis=1, keepdims=True)
     if (totals <= 0).any():
         raise ValueError("multinomial: every row of weights needs a positive sum")
-    if not replacement and num_samples > rows.shape[1]:
+    if not replacement and num_samples > (rows > 0).sum(axis=1).min():
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without "
-                         f"replacement from {rows.shape[1]} categories")
+                         f"replacement from a row with {(rows > 0).sum(axis=1).min()} "
+                         "categories of non-zero weight")
     rng = _rng(generator)
     draws = [rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=p / t)
              for p, t in zip(rows, totals)]

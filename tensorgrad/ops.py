@@ -265,7 +265,7 @@ def extremum_grad(pick, g, out, x, dim, keepdim):
     """Route the gradient of max/min to the element(s) that produced the output."""
     if dim is None:
         winners = x == np.reshape(out, (1,) * x.ndim)
-        return g * winners / winners.sum()
+        return g * winners / int(winners.sum())     # a Python int keeps g's dtype
     if not keepdim:
         g = np.expand_dims(g, dim)
     where = np.expand_dims(pick(x, axis=dim), dim)

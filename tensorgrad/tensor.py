@@ -46,7 +46,7 @@ def apply(op, *inputs, **attrs):
     """Run `op` forward on the inputs' arrays; record a node if any input requires grad."""
     arrays = tuple(t._data for t in inputs)
     try:
-        out = op.forward(*arrays, **attrs)
+        out = np.asarray(op.forward(*arrays, **attrs))    # numpy returns 0-d results as scalars
     except (ValueError, IndexError, TypeError) as e:
         raise _explain(op, arrays, e) from None
     if _grad_enabled[0]:
@@ -517,6 +517,9 @@ class Tensor:
             raise ValueError(f"{op.name}: the tensor of shape {self.shape} is empty")
         if dim is None:
             return apply(op, self, dim=None, keepdim=False)
+        if self.ndim == 0:
+            normalize_dims(dim, 0, op.name)                    # still reject a bad dim
+            return result(apply(op, self, dim=None, keepdim=False), Tensor(0))
         (axis,) = normalize_dims(dim, self.ndim, op.name)
         values = apply(op, self, dim=axis, keepdim=keepdim)
         indices = op.pick(self._data, axis=axis, keepdims=keepdim)
@@ -649,15 +652,21 @@ class Tensor:
         return True
 
     def _rebase(self, result):
-        """Make this tensor object hold `result` (value and graph node) after an in-place op."""
+        """Make this tensor object hold `result` (value and graph node) after an in-place op.
+
+        A retained gradient moves with the tensor to its new value: the old node stops
+        delivering to `.grad`, or the tensor would also receive the old value's gradient.
+        """
         retained = self._node is not None and self._node.tensor is not None
+        if retained:
+            self._node.tensor = None
         self._data, self._node = result._data, result._node
         if retained:
             self._node.tensor = weakref.ref(self)
 
     def _inplace(self, op, ufunc, other):
         if self._records_inplace(other, op.name + "_"):
-            self._rebase(_binary(op, self, other))
+            self._rebase(_binary(op, self, other).to(self.dtype))   # in place keeps the dtype
             return self
         b = other._data if isinstance(other, Tensor) else other
         try:
