@@ -319,6 +319,8 @@ def train(args):
             losses.append(loss.item())
             if step % 100 == 0:
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=optimizer.lr, refresh=False)
+            if bar.disable and not args.no_progress and step % 10_000 == 0:
+                print(f"{step:7d}/{args.steps:7d}: loss {losses[-1]:.4f}", flush=True)
             bar.update()
     finally:
         signal.signal(signal.SIGINT, previous)
