@@ -12,7 +12,7 @@ import pytest
 import sympy
 
 import tensorgrad as tg
-from tensorgrad import ops, viz
+from tensorgrad import makemore, ops, viz
 from tensorgrad.autograd import keep_grads
 
 
@@ -387,3 +387,28 @@ def test_the_example_renders_the_lecture_graph(tmp_path, dot):
     assert "lecture_backward.svg: 77 nodes, 80 edges" in result.stdout
     for name in ("lecture_graph.svg", "lecture_backward.svg"):
         assert svg_text((tmp_path / name).read_text(encoding="utf-8"), "counts_sum_inv")
+
+
+# ---------------------------------------------------------------- makemore
+
+SMALL_RUN = ["--steps", "20", "--n-hidden", "8", "--batch-size", "8", "--samples", "1",
+             "--no-progress"]
+
+
+def test_makemore_writes_the_graph_of_a_training_step(tmp_path, dot, capsys):
+    makemore.train(makemore.parse_args(SMALL_RUN + ["--out", str(tmp_path)]))
+    svg = (tmp_path / "step_graph.svg").read_text(encoding="utf-8")
+    for name in ("embedding.weight", "hidden.weight", "bn.bias", "out.bias", "logits",
+                 "cross_entropy"):
+        assert svg_text(svg, name), name
+    assert "step_graph.svg" in capsys.readouterr().out
+
+
+def test_makemore_without_dot_notes_it_in_one_line_and_carries_on(tmp_path, monkeypatch,
+                                                                   capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    summary = makemore.train(makemore.parse_args(SMALL_RUN + ["--out", str(tmp_path)]))
+    notes = [line for line in capsys.readouterr().out.splitlines() if "step_graph" in line]
+    assert len(notes) == 1 and "not installed" in notes[0]
+    assert not (tmp_path / "step_graph.svg").exists()
+    assert (tmp_path / "summary.json").exists() and summary["steps_run"] == 20
