@@ -389,6 +389,13 @@ def test_the_example_renders_the_lecture_graph(tmp_path, dot):
         assert svg_text((tmp_path / name).read_text(encoding="utf-8"), "counts_sum_inv")
 
 
+def test_the_docs_show_a_small_picture_of_the_lecture_graph():
+    doc = (ROOT / "docs" / "viz.md").read_text(encoding="utf-8")
+    image = ROOT / "docs" / "lecture_backward.svg"
+    assert "(lecture_backward.svg)" in doc and image.stat().st_size < 200_000
+    assert svg_text(image.read_text(encoding="utf-8"), "counts_sum_inv")
+
+
 # ---------------------------------------------------------------- makemore
 
 SMALL_RUN = ["--steps", "20", "--n-hidden", "8", "--batch-size", "8", "--samples", "1",
