@@ -117,7 +117,8 @@ def _attr_text(value):
     if value is Ellipsis:
         return "..."
     if isinstance(value, tuple):
-        return "(" + ", ".join(_attr_text(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        inside = ", ".join(_attr_text(v) for v in value)
+        return f"({inside},)" if len(value) == 1 else f"({inside})"
     if isinstance(value, list):
         return "[" + ", ".join(_attr_text(v) for v in value) + "]"
     return str(value)
@@ -408,7 +409,7 @@ class _Drawing:
                 self._op(node, where)
         for node in self.order:
             self._edges(node)
-        for (label, collapsed), frame in zip(self.groups, frames):
+        for (_, collapsed), frame in zip(self.groups, frames):
             if not collapsed:
                 self.graph.subgraph(frame)
 
@@ -438,15 +439,15 @@ class _Drawing:
         where.node("o" + self.ids[node], _op_label(node.op, node.attrs, node.parents,
                                                    self.formulas), **OP)
         for i, (p, x) in enumerate(zip(node.parents, node.inputs)):
-            if p is None:
+            if p is None:                            # an input that needs no gradient
                 name = self.value_names.get(id(x))
-                if name is None and x.size == 1:
-                    label = f"<{_number(x.item(), 5)}>"
+                if name is None and x.size == 1:     # a constant: just its value
+                    text, bad = _summary(x)
+                    label = f"<{html.escape(text)}>"
                 else:
-                    label = _tensor_label(name, x, show_data=self.show_data,
-                                          show_grad=False)[0]
+                    label, bad = _tensor_label(name, x, show_data=self.show_data)
                 where.node(f"c{self.ids[node]}_{i}", label, shape="box",
-                           style="rounded,filled", **INPUT)
+                           style="rounded,filled", **(NONFINITE if bad else INPUT))
 
     # the arrows ----------------------------------------------------------------------
 
