@@ -73,19 +73,40 @@ class set_grad_enabled(no_grad):
         return wrapper
 
 
+_keeping_grads = [False]
+
+
+class keep_grads(contextlib.ContextDecorator):
+    """Inside this block, backward passes keep every node's gradient in `node.grad`.
+
+    Normally, as in PyTorch, only leaves and tensors that called `retain_grad()` keep their
+    gradient; the others are dropped as soon as they have been passed on, to save memory.
+    Keeping them all lets a drawing of the backward pass (`tensorgrad.viz`) show the
+    gradient of every intermediate. It costs one array per node while the graph lives.
+    """
+
+    def __enter__(self):
+        _keeping_grads.append(True)
+
+    def __exit__(self, *exc):
+        _keeping_grads.pop()
+
+
 class Node:
     """One recorded op application (or, with `op` None, a leaf that requires grad).
 
     `parents[i]` is the node of input i, or None when that input needs no gradient.
     `tensor` is a weak reference to the tensor whose `.grad` receives this node's gradient:
-    set for leaves and for tensors that called `retain_grad()`.
+    set for leaves and for tensors that called `retain_grad()`. `name` is the name of the
+    tensor it made (`Tensor.name`), for drawing. `grad` is the node's gradient from the
+    latest backward pass, kept only inside `keep_grads()`.
     """
 
-    __slots__ = ("op", "attrs", "inputs", "out", "parents", "tensor", "name", "freed")
+    __slots__ = ("op", "attrs", "inputs", "out", "parents", "tensor", "name", "grad", "freed")
 
     def __init__(self, op, attrs, inputs, out, parents):
         self.op, self.attrs, self.inputs, self.out, self.parents = op, attrs, inputs, out, parents
-        self.tensor = self.name = None
+        self.tensor = self.name = self.grad = None
         self.freed = False
 
     def __repr__(self):
@@ -96,6 +117,7 @@ def leaf_node(tensor):
     """The node of a leaf tensor that requires grad: its gradient goes to `tensor.grad`."""
     node = Node(None, None, (), None, ())
     node.tensor = weakref.ref(tensor)
+    node.name = tensor.name
     return node
 
 
@@ -127,11 +149,13 @@ def backward(root, grad, retain_graph=False):
     engine then asks its op for each input's gradient, sums that down to the input's shape
     (unbroadcast), and adds it to what the input has received so far.
     """
-    grads = {root: grad}
+    grads, keep = {root: grad}, _keeping_grads[-1]
     for node in reversed(topological_order(root)):
         g = grads.pop(node, None)
         if g is None:
             continue
+        if keep:
+            node.grad = g
         if node.tensor is not None:
             _deliver(node.tensor(), g)
         if node.op is None:

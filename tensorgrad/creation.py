@@ -9,9 +9,12 @@ from .arrays import DEFAULT_FLOAT, DEFAULT_INT
 from .tensor import Tensor, _shape_arg, as_array
 
 
-def tensor(data, dtype=None, requires_grad=False):
-    """A new tensor holding a copy of `data` (a list, number, numpy array or Tensor)."""
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+def tensor(data, dtype=None, requires_grad=False, name=None):
+    """A new tensor holding a copy of `data` (a list, number, numpy array or Tensor).
+
+    `name` is optional, for `repr` and drawings of the graph (`Tensor.name`).
+    """
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
 
 
 def as_tensor(data, dtype=None):

@@ -5,7 +5,8 @@
 
 The model: embedding -> linear -> batchnorm -> tanh -> linear -> cross-entropy, on
 contexts of `block_size` characters. Writes to --out: the loss curve (loss.png), a
-checkpoint (checkpoint.npz, written atomically, no pickle) and a summary (summary.json).
+checkpoint (checkpoint.npz, written atomically, no pickle), a summary (summary.json) and,
+when Graphviz's `dot` program is installed, the graph of one training step (step_graph.svg).
 """
 import argparse
 import json
@@ -18,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, functional as F
-from .autograd import no_grad
+from .autograd import keep_grads, no_grad
 from .creation import Generator, multinomial, randint, randn, tensor, zeros_like
 from .data import DataError, build_dataset, load_words, split_words, vocabulary
 from .nn import BatchNorm1d, Embedding, Linear, Module
 from .optim import SGD
 
 CHECKPOINT, SUMMARY, CURVE = "checkpoint.npz", "summary.json", "loss.png"
+STEP_GRAPH = "step_graph.svg"
 
 
 class NamesMLP(Module):
@@ -167,6 +169,31 @@ def sample(model, itos, block_size, count, generator):
         words.append("".join(out))
     model.train()
     return words
+
+
+def write_step_graph(model, Xb, Yb, path):
+    """Draw one training step (forward values and every gradient) to `path`, an SVG.
+
+    Needs the `dot` program of Graphviz; without it, prints a one-line note and returns
+    False. Leaves the parameters and batchnorm's running statistics as they were.
+    """
+    from . import viz
+
+    if not viz.dot_available():
+        print(f"note: {path.name} not written: Graphviz's dot program is not installed "
+              "(e.g. apt-get install graphviz)")
+        return False
+    state = model.state_dict()
+    logits = model(Xb)
+    loss = F.cross_entropy(logits, Yb)
+    model.zero_grad()
+    with keep_grads():
+        loss.backward()
+    names = dict(model.named_parameters()) | {"logits": logits, "loss": loss}
+    viz.render(loss, path, names=names, collapse={"cross_entropy": (loss, logits)})
+    model.load_state_dict(state)                         # undo the running-stat update
+    model.zero_grad()
+    return True
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -332,6 +359,8 @@ def train(args):
         raise KeyboardInterrupt
     seconds = time.perf_counter() - start
 
+    ix = randint(0, Xtr.shape[0], (args.batch_size,), generator=Generator().manual_seed(0))
+    drew = write_step_graph(model, Xtr[ix], Ytr[ix], out / STEP_GRAPH)
     calibrate(model, Xtr)
     result = {name: split_loss(model, X, Y) for name, (X, Y) in
               zip(("train", "val", "test"), splits)}
@@ -348,7 +377,8 @@ def train(args):
                "steps_run": steps_run, "parameters": sum(p.nelement() for p in model.parameters()),
                "samples": names, "config": config, "tensorgrad": __version__}
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {out / CURVE}, {out / CHECKPOINT}, {out / SUMMARY}")
+    print(f"wrote {out / CURVE}, {out / CHECKPOINT}, {out / SUMMARY}"
+          + (f", {out / STEP_GRAPH}" if drew else ""))
     return summary
 
 

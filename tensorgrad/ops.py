@@ -23,8 +23,9 @@ class Op:
     """Base of the op table. Subclasses set `name` and define `forward` and `grad_*`."""
 
     name = "op"
-    formula = None   # the forward as a sympy-readable expression of x (or a and b)
-    grads = ()       # the grad_* functions, in input order (collected below)
+    formula = None     # the forward as a sympy-readable expression of x (or a and b)
+    derivative = {}    # input -> d out / d input, sympy-readable in the inputs and `out`
+    grads = ()         # the grad_* functions, in input order (collected below)
 
     def __init_subclass__(cls):
         found = tuple(f for key, f in vars(cls).items() if key.startswith("grad_"))
@@ -40,6 +41,7 @@ class Op:
 
 class Neg(Op):
     name, formula = "neg", "-x"
+    derivative = {"x": "-1"}
 
     def forward(x):
         return -x
@@ -50,6 +52,7 @@ class Neg(Op):
 
 class Exp(Op):
     name, formula = "exp", "exp(x)"
+    derivative = {"x": "out"}
 
     def forward(x):
         return np.exp(x)
@@ -60,6 +63,7 @@ class Exp(Op):
 
 class Log(Op):
     name, formula = "log", "log(x)"
+    derivative = {"x": "1/x"}
 
     def forward(x):
         return np.log(x)
@@ -70,6 +74,7 @@ class Log(Op):
 
 class Tanh(Op):
     name, formula = "tanh", "tanh(x)"
+    derivative = {"x": "1 - out**2"}
 
     def forward(x):
         return np.tanh(x)
@@ -80,6 +85,7 @@ class Tanh(Op):
 
 class Sqrt(Op):
     name, formula = "sqrt", "sqrt(x)"
+    derivative = {"x": "1/(2*out)"}
 
     def forward(x):
         return np.sqrt(x)
@@ -90,6 +96,7 @@ class Sqrt(Op):
 
 class Abs(Op):
     name, formula = "abs", "Abs(x)"
+    derivative = {"x": "sign(x)"}
 
     def forward(x):
         return np.abs(x)
@@ -100,6 +107,7 @@ class Abs(Op):
 
 class Sigmoid(Op):
     name, formula = "sigmoid", "1/(1 + exp(-x))"
+    derivative = {"x": "out*(1 - out)"}
 
     def forward(x):
         z = np.exp(-np.abs(x))              # never overflows
@@ -111,6 +119,7 @@ class Sigmoid(Op):
 
 class Relu(Op):
     name, formula = "relu", "Max(x, 0)"
+    derivative = {"x": "Heaviside(x, 0)"}      # 1 where x > 0, else 0
 
     def forward(x):
         return np.maximum(x, 0)
@@ -122,6 +131,7 @@ class Relu(Op):
 class Cast(Op):
     """A change of floating dtype (float32 <-> float64); the gradient changes back."""
     name = "cast"
+    derivative = {"x": "1"}
 
     def forward(x, dtype):
         return x.astype(dtype)
@@ -133,6 +143,7 @@ class Cast(Op):
 class Copy(Op):
     """`clone()`: a new array with the same values; the gradient passes through."""
     name = "clone"
+    derivative = {"x": "1"}
 
     def forward(x):
         return x.copy()
@@ -146,6 +157,7 @@ class Copy(Op):
 
 class Add(Op):
     name, formula = "add", "a + b"
+    derivative = {"a": "1", "b": "1"}
 
     def forward(a, b):
         return a + b
@@ -159,6 +171,7 @@ class Add(Op):
 
 class Sub(Op):
     name, formula = "sub", "a - b"
+    derivative = {"a": "1", "b": "-1"}
 
     def forward(a, b):
         return a - b
@@ -172,6 +185,7 @@ class Sub(Op):
 
 class Mul(Op):
     name, formula = "mul", "a * b"
+    derivative = {"a": "b", "b": "a"}
 
     def forward(a, b):
         return a * b
@@ -185,6 +199,7 @@ class Mul(Op):
 
 class Div(Op):
     name, formula = "div", "a / b"
+    derivative = {"a": "1/b", "b": "-a/b**2"}
 
     def forward(a, b):
         return a / b
@@ -198,6 +213,7 @@ class Div(Op):
 
 class Pow(Op):
     name, formula = "pow", "a**b"
+    derivative = {"a": "b*a**(b - 1)", "b": "out*log(a)"}
 
     def forward(a, b):
         return a ** b

@@ -145,21 +145,23 @@ class Tensor:
     in `.grad`, a Tensor of the same shape.
     """
 
-    __slots__ = ("_data", "_node", "grad", "name", "__weakref__")
+    __slots__ = ("_data", "_node", "grad", "_name", "__weakref__")
 
-    def __init__(self, data, dtype=None, requires_grad=False):
+    def __init__(self, data, dtype=None, requires_grad=False, name=None):
         self._data = as_array(data, dtype)
         self._node = None
         self.grad = None
-        self.name = None
+        self._name = None
         if requires_grad:
             self.requires_grad = True
+        if name is not None:
+            self.name = name
 
     @classmethod
     def _wrap(cls, array, node):
         """A tensor around an existing array, without copying or checking (engine use)."""
         t = object.__new__(cls)
-        t._data, t._node, t.grad, t.name = array, node, None, None
+        t._data, t._node, t.grad, t._name = array, node, None, None
         return t
 
     # ------------------------------------------------------------ attributes
@@ -172,6 +174,23 @@ class Tensor:
     @data.setter
     def data(self, value):
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def name(self):
+        """An optional name (a string), shown by `repr` and in drawings of the graph.
+
+        Setting it also names the tensor's graph node, so a drawing of anything computed
+        from this tensor labels it (`tensorgrad.viz`).
+        """
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"name: expected a string or None, got {type(value).__name__}")
+        self._name = value
+        if self._node is not None:
+            self._node.name = value
 
     shape = property(lambda self: self._data.shape, doc="The size of each dimension (a tuple).")
     dtype = property(lambda self: self._data.dtype, doc="The numpy dtype of the values.")
@@ -661,6 +680,7 @@ class Tensor:
         if retained:
             self._node.tensor = None
         self._data, self._node = result._data, result._node
+        self._node.name = self._name
         if retained:
             self._node.tensor = weakref.ref(self)
 

@@ -1,0 +1,573 @@
+"""Drawing the graph: what a tensor was computed from, with shapes, values and gradients.
+
+    from tensorgrad import viz
+    viz.name_tensors(locals())                  # label tensors with their variable names
+    viz.render(loss, "loss.svg")                # draw and render in one call
+    graph = viz.draw(loss, backward=True)       # a graphviz.Digraph; graph.source is DOT
+
+Each tensor is a box (its name, shape, dtype, a summary of its values and, after
+`backward()`, of its gradient); each op is an ellipse with the op's local derivative;
+arrows follow the data from inputs to outputs. Parameters are blue, inputs that need no
+gradient grey, and any tensor holding NaN or Inf is red.
+
+This module only reads the graph, through the public links of `autograd.Node` (`op`,
+`attrs`, `inputs`, `out`, `parents`, `name`, `grad`, and the weak reference `tensor` of
+leaves and retained tensors); the engine knows nothing of it. Building the graph needs the
+`graphviz` Python package; rendering it to a picture needs the `dot` program of Graphviz,
+a system package (`apt-get install graphviz`, `brew install graphviz`, ...).
+"""
+import html
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from .autograd import topological_order
+from .nn import Module
+from .tensor import Tensor
+
+FORMATS = ("svg", "png", "pdf")
+INSTALL_DOT = ("install Graphviz, which provides it: `sudo apt-get install graphviz` "
+               "(Debian, Ubuntu), `sudo dnf install graphviz` (Fedora), `brew install "
+               "graphviz` (macOS), `conda install -c conda-forge graphviz` (no root "
+               "needed), or see https://graphviz.org/download/")
+
+FONT = "Helvetica"
+PARAMETER = {"fillcolor": "#d6eaf8", "color": "#2874a6"}        # leaves that require grad
+INPUT = {"fillcolor": "#eaecee", "color": "#808b96"}            # values that need no grad
+INTERMEDIATE = {"fillcolor": "#ffffff", "color": "#424949"}
+ROOT = {"fillcolor": "#fdebd0", "color": "#ca6f1e", "penwidth": "2"}
+NONFINITE = {"fillcolor": "#fadbd8", "color": "#c0392b", "penwidth": "3"}
+OP = {"shape": "ellipse", "style": "filled", "fillcolor": "#f4f6f7", "color": "#7b7d7d",
+      "fontsize": "11", "margin": "0.05,0.02"}
+GROUP = {"shape": "box3d", "style": "filled", "fillcolor": "#e8daef", "color": "#76448a"}
+UNBROADCAST = {"shape": "box", "style": "dashed,rounded", "color": "#ba4a00",
+               "fontcolor": "#ba4a00", "fontsize": "10"}
+GRADIENT_EDGE = {"dir": "back", "color": "#ba4a00"}             # arrows point to the inputs
+NO_GRADIENT_EDGE = {"color": "#aab7b8"}                         # into inputs that need none
+RED, GRAD_COLOR = "#c0392b", "#ba4a00"
+GAP = "&#160; "      # spaces that SVG viewers keep (at the end of a run of text, not the start)
+
+
+class GraphTooLarge(ValueError):
+    """The graph has more nodes than `draw(max_nodes=...)` allows."""
+
+
+class DotNotFound(RuntimeError):
+    """The `dot` program of Graphviz, needed to render a drawing, is not installed."""
+
+
+class RenderError(RuntimeError):
+    """`dot` failed, or took longer than the time allowed."""
+
+
+# ---------------------------------------------------------------- names
+
+def name_tensors(namespace, overwrite=False):
+    """Name each tensor in `namespace` (a dict such as `locals()`) after its key.
+
+    Modules name their parameters with dotted names ("model.hidden.weight"). A tensor that
+    already has a name keeps it unless `overwrite`. Returns how many tensors were named.
+    """
+    count = 0
+    for name, tensor in _named_tensors(namespace):
+        if tensor.name is None or overwrite:
+            tensor.name = name
+            count += 1
+    return count
+
+
+def _named_tensors(namespace):
+    for key, value in dict(namespace).items():
+        if isinstance(value, Tensor):
+            yield key, value
+        elif isinstance(value, Module):
+            yield from ((f"{key}.{name}", p) for name, p in value.named_parameters())
+
+
+# ---------------------------------------------------------------- formulas and labels
+
+def derivative_formulas(op):
+    """The local derivative of `op`'s output with respect to each input, as {input: text}.
+
+    Read from the op table (`ops.<Op>.derivative`); empty for ops that are not elementwise.
+    """
+    return dict(op.derivative)
+
+
+def input_names(op, count):
+    """The names of an op's inputs ("a", "b" for `grad_a`, `grad_b`), or their positions."""
+    names = [f.__name__.removeprefix("grad_") for f in op.grads]
+    return names if len(names) == count else [str(i) for i in range(count)]
+
+
+def _number(value, digits=3):
+    return format(float(value), f".{digits}g")
+
+
+def _attr_text(value):
+    """An op attribute (dims, shape, index, dtype ...) as short text."""
+    if isinstance(value, np.ndarray):
+        return _number(value.item(), 4) if value.ndim == 0 else f"{value.dtype} {value.shape}"
+    if isinstance(value, slice):
+        start, stop = ("" if v is None else str(v) for v in (value.start, value.stop))
+        return f"{start}:{stop}" + ("" if value.step is None else f":{value.step}")
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, tuple):
+        inside = ", ".join(_attr_text(v) for v in value)
+        return f"({inside},)" if len(value) == 1 else f"({inside})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_attr_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _op_title(op, attrs):
+    """'sum(dims=(1,), keepdim=True)', 'index[int64 (32,), int64 (32,)]', 'tanh' ..."""
+    attrs = dict(attrs or {})
+    if "index" in attrs:
+        index = attrs.pop("index")
+        items = index if isinstance(index, tuple) else (index,)
+        return f"{op.name}[{', '.join(_attr_text(i) for i in items)}]"
+    shown = [f"{k}={_attr_text(v)}" for k, v in attrs.items() if v is not None and v is not False]
+    return f"{op.name}({', '.join(shown)})" if shown else op.name
+
+
+def _summary(array):
+    """A line summarising an array (its value, or mean/std/min/max), and a NaN/Inf flag."""
+    a = np.asarray(array)
+    if a.size == 0:
+        return "empty", False
+    if a.dtype.kind not in "fc":
+        a = a.astype(np.float64)
+    finite = np.isfinite(a)
+    bad = a.size - int(finite.sum())
+    if a.size == 1:
+        value = a.item()
+        return (_number(value, 5) if not bad else "NaN" if value != value
+                else "Inf" if value > 0 else "-Inf"), bad > 0
+    parts = []
+    if bad:
+        nans = int(np.isnan(a).sum())
+        parts.append(", ".join(f"{n} {kind}" for n, kind in ((nans, "NaN"), (bad - nans, "Inf"))
+                               if n) + f" (of {a.size})")
+        a = a[finite]
+    if a.size:
+        parts.append(f"mean {_number(a.mean(dtype=np.float64))}  "
+                     f"std {_number(a.std(dtype=np.float64))}  "
+                     f"min {_number(a.min())}  max {_number(a.max())}")
+    return "  ".join(parts), bad > 0
+
+
+def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True):
+    """The HTML label of a tensor box, and whether it holds NaN or Inf."""
+    shape = "scalar" if array.ndim == 0 else str(array.shape)
+    title = f"{shape} {array.dtype}"
+    if name:
+        title = f"<B>{html.escape(name)}{GAP}</B>{title}"
+    rows = [f"<TR><TD>{title}</TD></TR>"]
+    data, bad = _summary(array)
+    if show_data:
+        rows.append(_row(f"data: {data}", RED if bad else None))
+    if show_grad and grad is not None:
+        text, grad_bad = _summary(grad)
+        rows.append(_row(f"grad: {text}", RED if grad_bad else GRAD_COLOR))
+        bad = bad or grad_bad
+    if show_grad and note:
+        rows.append(_row(note, GRAD_COLOR, size=9))
+    table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+    return f"<{table}{''.join(rows)}</TABLE>>", bad
+
+
+def _row(text, color=None, size=None):
+    """A left-aligned row of an HTML table, in `color` and point `size` if given."""
+    font = "".join(f' {k}="{v}"' for k, v in (("COLOR", color), ("POINT-SIZE", size)) if v)
+    text = html.escape(text).replace("  ", GAP)
+    return f'<TR><TD ALIGN="LEFT">{f"<FONT{font}>{text}</FONT>" if font else text}</TD></TR>'
+
+
+def _op_label(op, attrs, parents, formulas):
+    """The label of an op's ellipse: its name, attributes and formula; d out / d input."""
+    title = html.escape(_op_title(op, attrs))
+    if not formulas:
+        return f"<<B>{title}</B>>"
+    title = f"<B>{title}{GAP}</B>{html.escape(f'out = {op.formula}')}" if op.formula \
+        else f"<B>{title}</B>"
+    derivatives = derivative_formulas(op)
+    names = input_names(op, len(parents))
+    shown = [f"∂out/∂{name} = {derivatives[name]}" for name, parent in zip(names, parents)
+             if parent is not None and name in derivatives]
+    return f"<{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}>" if shown else f"<{title}>"
+
+
+# ---------------------------------------------------------------- the walk
+
+def _roots(tensors):
+    return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+
+
+def _walk(roots, max_nodes):
+    """The nodes the roots depend on, parents first. Iterative; refuses oversized graphs.
+
+    Counts boxes as it goes (a tensor and an op per op node, one per leaf and per input
+    that needs no gradient) and stops as soon as there are more than `max_nodes`, so even
+    a graph of millions of nodes is refused at once.
+    """
+    seen, stack, boxes = set(roots), list(roots), 0
+    while stack:
+        node = stack.pop()
+        boxes += 1 + (node.op is not None) + sum(p is None for p in node.parents)
+        if max_nodes is not None and boxes > max_nodes:
+            raise GraphTooLarge(
+                f"draw: the graph has more than max_nodes={max_nodes} nodes (tensors, ops "
+                "and inputs); a picture that large is slow to lay out and hard to read. Draw "
+                "a part of it (draw() an intermediate tensor), or pass a larger max_nodes "
+                "(or None) to draw it all")
+        for p in node.parents:
+            if p is not None and p not in seen:
+                seen.add(p)
+                stack.append(p)
+    order, placed = [], set()
+    for root in roots:
+        for node in topological_order(root):
+            if node not in placed:
+                placed.add(node)
+                order.append(node)
+    return order
+
+
+def _group(outputs, inputs):
+    """The op nodes computing `outputs` from `inputs`: walk back, stop at inputs and leaves."""
+    stop = {t.grad_fn for t in _roots(inputs)}
+    members, stack = set(), [t.grad_fn for t in _roots(outputs) if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node in members or node in stop or node.op is None:
+            continue
+        members.add(node)
+        stack.extend(p for p in node.parents if p is not None)
+    return members
+
+
+def _broadcast_axes(big, small):
+    """The axes of shape `big` that broadcasting shape `small` stretched or added.
+
+    The sum over these axes is what `arrays.unbroadcast` does to a gradient.
+    """
+    lead = len(big) - len(small)
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(small)
+                                      if n == 1 and big[lead + i] != 1)
+
+
+# ---------------------------------------------------------------- drawing
+
+def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
+         formulas=True, backward=False, clusters=None, collapse=None, max_nodes=1000):
+    """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
+
+    names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
+               (`Tensor.name` and `name_tensors` name tensors for good)
+    rankdir    "TB" (top to bottom) or "LR" (left to right)
+    show_data, show_grad
+               summaries of values and of gradients (shown once backward() has run: for
+               leaves, retained tensors, and every node inside `autograd.keep_grads()`)
+    formulas   each op's forward formula and local derivatives
+    backward   draw the backward pass: arrows point from the output back to the inputs,
+               and a dashed box shows each sum that undoes broadcasting (unbroadcast)
+    clusters   {label: (outputs, inputs)}: frame the ops computing outputs from inputs
+    collapse   {label: (outputs, inputs)}: draw those ops as a single node
+    max_nodes  refuse (GraphTooLarge) a graph with more nodes than this; None: no limit
+    """
+    import graphviz
+
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"draw: rankdir must be 'TB' or 'LR' (or 'BT', 'RL'), got {rankdir!r}")
+    roots = _roots(tensors)
+    if not all(isinstance(t, Tensor) for t in roots):
+        raise TypeError("draw: expected a Tensor or a list of Tensors")
+    node_names, value_names = {}, {}    # graph node -> name; id of a leaf or array -> name
+    for name, t in _named_tensors(names or {}):
+        if t.grad_fn is not None:
+            node_names.setdefault(t.grad_fn, name)
+        value_names.setdefault(id(t), name)
+        value_names.setdefault(id(t.data), name)
+
+    graph = graphviz.Digraph(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
+                                         "ranksep": "0.3"},
+                             node_attr={"fontname": FONT, "fontsize": "11"},
+                             edge_attr={"fontname": FONT, "fontsize": "10",
+                                        "fontcolor": "#566573", "arrowsize": "0.7"})
+    for i, t in enumerate(t for t in roots if t.grad_fn is None):     # leaves: no graph
+        grad = t.grad.data if t.grad is not None else None
+        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t.data, grad,
+                                   show_data=show_data, show_grad=show_grad)
+        graph.node(f"leaf{i}", label, shape="box", style="rounded,filled",
+                   **(NONFINITE if bad else ROOT))
+    root_nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
+    order = _walk(root_nodes, max_nodes)
+    drawing = _Drawing(graph, order, root_nodes, (node_names, value_names), show_data,
+                       show_grad, formulas, backward)
+    drawing.add_groups(collapse, collapsed=True)
+    drawing.add_groups(clusters, collapsed=False)
+    drawing.build()
+    return graph
+
+
+class _Drawing:
+    """The state of one `draw` call: node ids, values, gradients, groups."""
+
+    def __init__(self, graph, order, roots, names, show_data, show_grad, formulas,
+                 backward):
+        self.graph, self.order, self.roots = graph, order, set(roots)
+        self.node_names, self.value_names = names
+        self.show_data, self.show_grad = show_data, show_grad
+        self.formulas, self.backward = formulas, backward
+        self.ids = {node: str(i) for i, node in enumerate(order)}
+        self.consumers = {node: [] for node in order}
+        for node in order:
+            for p in node.parents:
+                if p is not None:
+                    self.consumers[p].append(node)
+        self.value = self._values()
+        self.group_of, self.groups = {}, []          # node -> group index; (label, collapsed)
+        self.backward_ran = any(n.freed or self._grad(n) is not None for n in order)
+        self.edges = set()
+
+    def _values(self):
+        """Each node's array: its op's output, or for a leaf its tensor's (or a user's) copy."""
+        value = {}
+        for node in self.order:
+            if node.out is not None:
+                value[node] = node.out
+            elif node.tensor is not None and node.tensor() is not None:
+                value[node] = node.tensor().data
+            for p, x in zip(node.parents, node.inputs):
+                if p is not None:
+                    value.setdefault(p, x)
+        return value
+
+    def _name(self, node):
+        """A name given to draw(), else the tensor's own (`Tensor.name`, kept by its node)."""
+        if node in self.node_names:
+            return self.node_names[node]
+        tensor = node.tensor() if node.tensor is not None else None      # leaves
+        return (tensor is not None and self.value_names.get(id(tensor))) or node.name
+
+    def _grad(self, node):
+        if node.grad is not None:
+            return node.grad
+        tensor = node.tensor() if node.tensor is not None else None
+        return tensor.grad.data if tensor is not None and tensor.grad is not None else None
+
+    def add_groups(self, groups, collapsed):
+        for label, (outputs, inputs) in (groups or {}).items():
+            members = [n for n in _group(outputs, inputs) if n in self.ids
+                       and n not in self.group_of]
+            if not members:
+                raise ValueError(f"draw: group {label!r} has no ops in the graph (check its "
+                                 "outputs and inputs)")
+            for node in members:
+                self.group_of[node] = len(self.groups)
+            self.groups.append((label, collapsed))
+
+    def _collapsed(self, node):
+        g = self.group_of.get(node)
+        return g is not None and self.groups[g][1]
+
+    def _visible(self, node):
+        """Whether the node's tensor gets a box: not hidden inside a collapsed group.
+
+        A collapsed group still shows the tensors used outside it (and the roots).
+        """
+        if not self._collapsed(node):
+            return True
+        g = self.group_of[node]
+        return node in self.roots or any(self.group_of.get(c) != g for c in self.consumers[node])
+
+    # the boxes -----------------------------------------------------------------------
+
+    def build(self):
+        import graphviz
+
+        frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
+            "label": label, "style": "rounded,dashed", "color": GROUP["color"],
+            "fontcolor": GROUP["color"], "fontname": FONT}) for i, (label, _) in
+            enumerate(self.groups)]
+        for i, (label, collapsed) in enumerate(self.groups):
+            if collapsed:
+                ops = sorted({n.op.name for n, g in self.group_of.items() if g == i})
+                count = sum(g == i for g in self.group_of.values())
+                self.graph.node(f"g{i}", f"<<B>{html.escape(label)}</B><BR/>{count} ops: "
+                                f"{html.escape(', '.join(ops))}>", **GROUP)
+        for node in self.order:
+            where = self._where(node, frames)
+            if self._visible(node):
+                self._tensor(node, where)
+            if node.op is not None and not self._collapsed(node):
+                self._op(node, where)
+        for node in self.order:
+            self._edges(node)
+        for (_, collapsed), frame in zip(self.groups, frames):
+            if not collapsed:
+                self.graph.subgraph(frame)
+
+    def _where(self, node, frames):
+        """The frame a node's boxes go in (boxed groups), else the graph itself."""
+        g = self.group_of.get(node)
+        if g is None and node.op is None and self.consumers[node]:
+            groups = {self.group_of.get(c) for c in self.consumers[node]}
+            g = groups.pop() if len(groups) == 1 else None     # a parameter used only inside
+        return frames[g] if g is not None and not self.groups[g][1] else self.graph
+
+    def _tensor(self, node, where):
+        grad, note = self._grad(node), None
+        if grad is None and self.backward and node.op is not None:
+            note = ("grad not kept: retain_grad(), or backward() inside "
+                    "autograd.keep_grads()") if self.backward_ran else "backward() not run"
+        elif grad is not None and self.backward and len(self.consumers[node]) > 1:
+            note = f"grad: the sum of the gradients of its {len(self.consumers[node])} uses"
+        name = self._name(node)
+        label, bad = _tensor_label(name, self.value[node], grad, note, self.show_data,
+                                   self.show_grad)
+        style = (NONFINITE if bad else ROOT if node in self.roots
+                 else PARAMETER if node.op is None else INTERMEDIATE)
+        where.node("t" + self.ids[node], label, shape="box", style="rounded,filled", **style)
+
+    def _op(self, node, where):
+        where.node("o" + self.ids[node], _op_label(node.op, node.attrs, node.parents,
+                                                   self.formulas), **OP)
+        for i, (p, x) in enumerate(zip(node.parents, node.inputs)):
+            if p is None:                            # an input that needs no gradient
+                name = self.value_names.get(id(x))
+                if name is None and x.size == 1:     # a constant: just its value
+                    text, bad = _summary(x)
+                    label = f"<{html.escape(text)}>"
+                else:
+                    label, bad = _tensor_label(name, x, show_data=self.show_data)
+                where.node(f"c{self.ids[node]}_{i}", label, shape="box",
+                           style="rounded,filled", **(NONFINITE if bad else INPUT))
+
+    # the arrows ----------------------------------------------------------------------
+
+    def _edges(self, node):
+        """The arrows from each input into the node's op, and from the op to its tensor."""
+        if node.op is None:
+            return
+        op, collapsed = self._op_id(node), self._collapsed(node)
+        arrow = GRADIENT_EDGE if self.backward else {}
+        names = input_names(node.op, len(node.parents))
+        for i, p in enumerate(node.parents):
+            label = {"label": names[i]} if len(names) > 1 and not collapsed else {}
+            if p is None:
+                if not collapsed:                    # a collapsed group hides its constants
+                    self._edge(f"c{self.ids[node]}_{i}", op, **label,
+                               **(NO_GRADIENT_EDGE if self.backward else {}))
+            elif not (collapsed and self.group_of.get(p) == self.group_of[node]):
+                source = "t" + self.ids[p]
+                if self.backward and not collapsed:
+                    source = self._unbroadcast(node, i, source)
+                weight = "1" if p.op is None else "3"       # keep the chain of ops straight
+                self._edge(source, op, weight=weight, **label, **arrow)
+        if self._visible(node):
+            self._edge(op, "t" + self.ids[node], weight="6", **arrow)
+
+    def _edge(self, source, target, **attrs):
+        if target.startswith("g"):                   # a collapsed group may use an input twice
+            if (source, target) in self.edges:
+                return
+            self.edges.add((source, target))
+        self.graph.edge(source, target, **attrs)
+
+    def _op_id(self, node):
+        return f"g{self.group_of[node]}" if self._collapsed(node) else "o" + self.ids[node]
+
+    def _unbroadcast(self, node, i, source):
+        """A box for the sum that undoes broadcasting on input i's gradient, if any.
+
+        Asks the op for the gradient it sends to input i (with the node's own gradient,
+        or zeros when that was not kept: only the shape matters) and compares its shape
+        with the input's, exactly as the backward pass does before `unbroadcast`.
+        """
+        g = self._grad(node)
+        g = np.zeros_like(node.out) if g is None else g
+        with np.errstate(all="ignore"):
+            sent = node.op.vjp(i, g, node.out, node.inputs, node.attrs)
+        shape = node.inputs[i].shape
+        if np.shape(sent) == shape:
+            return source
+        axes = _broadcast_axes(np.shape(sent), shape)
+        dims = axes[0] if len(axes) == 1 else axes
+        box = f"u{self.ids[node]}_{i}"
+        self.graph.node(box, f"<unbroadcast: sum over dim {dims}<BR/>{np.shape(sent)} → "
+                        f"{shape}>", **UNBROADCAST)
+        self._edge(source, box, **GRADIENT_EDGE)
+        return box
+
+
+def graph_size(graph):
+    """(nodes, edges) of a drawing, counted in its DOT source."""
+    nodes = edges = 0
+    for line in graph.source.splitlines():
+        words = line.split(maxsplit=2)
+        if len(words) > 1 and words[1] == "->":
+            edges += 1
+        elif len(words) > 1 and words[1].startswith("[") and words[0] not in ("graph", "node",
+                                                                                 "edge"):
+            nodes += 1
+    return nodes, edges
+
+
+# ---------------------------------------------------------------- rendering
+
+def dot_available():
+    """Whether the `dot` program of Graphviz is on the PATH (needed to render, not to draw)."""
+    return shutil.which("dot") is not None
+
+
+def render(graph, path, *, format=None, timeout=60, **options):
+    """Render a drawing to `path` (.svg, .png or .pdf) with Graphviz's `dot`; returns the path.
+
+    `graph` is a Digraph from `draw`, or tensors to draw first with `options` (the keyword
+    arguments of `draw`). Without `dot` installed, the DOT source is saved next to `path`
+    (as .gv) and DotNotFound says how to install it; `graph.save("x.gv")` also always works.
+    """
+    if not hasattr(graph, "source"):
+        graph = draw(graph, **options)
+    elif options:
+        raise TypeError(f"render: drawing options {sorted(options)} need tensors, not a graph")
+    path = Path(path)
+    fmt = format or path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"render: cannot tell the format of {str(path)!r}; name it .svg, "
+                         ".png or .pdf, or pass format=")
+    dot = shutil.which("dot")
+    if dot is None:
+        source = _save_source(graph, path)
+        raise DotNotFound(f"render: the `dot` program of Graphviz, which turns the drawing "
+                          f"into {fmt.upper()}, is not installed; {INSTALL_DOT}. The DOT "
+                          f"source was saved to {source}: render it later with `dot -T{fmt} "
+                          f"{source} -o {path}`, or paste it into an online Graphviz viewer")
+    partial = path.with_name(path.name + ".tmp")
+    try:
+        result = subprocess.run([dot, f"-T{fmt}", "-o", str(partial)],
+                                input=graph.source.encode("utf-8"), capture_output=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        partial.unlink(missing_ok=True)
+        source = _save_source(graph, path)
+        raise RenderError(f"render: dot did not finish within {timeout} s; draw a smaller part "
+                          f"of the graph or allow more time (timeout=); the DOT source was "
+                          f"saved to {source}") from None
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RenderError(f"render: dot failed: {result.stderr.decode(errors='replace')}")
+    os.replace(partial, path)
+    return path
+
+
+def _save_source(graph, path):
+    source = path.with_suffix(".gv")
+    source.write_text(graph.source, encoding="utf-8")
+    return source
