@@ -92,6 +92,47 @@ class keep_grads(contextlib.ContextDecorator):
         _keeping_grads.pop()
 
 
+# ---------------------------------------------------------------- in-place safety
+# A node keeps the arrays its backward needs. If one of them is changed in place afterwards
+# (`y += 1` inside no_grad, `y.zero_()`, `y[i] = v` on a tensor outside the graph), the
+# gradient computed from it would be silently wrong. Every in-place change through a Tensor
+# is noted here by the array that owns the memory; backward refuses to use a node whose
+# saved arrays were changed after the node was made.
+
+_changes = [0]        # how many in-place changes so far: a clock
+_changed_at = {}      # id of a memory-owning array -> the clock at its latest change
+
+
+def memory_owner(array):
+    """The array that owns `array`'s memory: itself, or the base its view was taken from."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def note_inplace_change(array):
+    """Record that `array` (or the memory it views) is being changed in place."""
+    owner = memory_owner(array)
+    _changes[0] += 1
+    if id(owner) not in _changed_at:
+        weakref.finalize(owner, _changed_at.pop, id(owner), None)
+    _changed_at[id(owner)] = _changes[0]
+
+
+def _check_unchanged(node):
+    """Raise if an array `node` saved was changed in place after the node was made."""
+    saved = node.inputs + (node.out,)
+    for i, array in enumerate(saved):
+        if _changed_at.get(id(memory_owner(array)), 0) > node.made_at:
+            what = "its output" if i == len(node.inputs) else f"input {i}"
+            name = f" ('{node.parents[i].name}')" if i < len(node.parents) and node.parents[
+                i] is not None and node.parents[i].name else ""
+            raise RuntimeError(
+                f"backward: {what}{name} of '{node.op.name}' (shape {array.shape}) was changed "
+                "in place after the op used it, so its gradient would be wrong; clone() the "
+                "tensor before changing it, or change it after backward()")
+
+
 class Node:
     """One recorded op application (or, with `op` None, a leaf that requires grad).
 
@@ -102,12 +143,14 @@ class Node:
     latest backward pass, kept only inside `keep_grads()`.
     """
 
-    __slots__ = ("op", "attrs", "inputs", "out", "parents", "tensor", "name", "grad", "freed")
+    __slots__ = ("op", "attrs", "inputs", "out", "parents", "tensor", "name", "grad", "freed",
+                 "made_at")
 
     def __init__(self, op, attrs, inputs, out, parents):
         self.op, self.attrs, self.inputs, self.out, self.parents = op, attrs, inputs, out, parents
         self.tensor = self.name = self.grad = None
         self.freed = False
+        self.made_at = _changes[0]
 
     def __repr__(self):
         return f"<{self.op.name if self.op else 'leaf'} node>"
@@ -165,6 +208,8 @@ def backward(root, grad, retain_graph=False):
                 f"backward: the graph through '{node.op.name}' was already used by an earlier "
                 "backward(); call backward(retain_graph=True) the first time to go through it "
                 "again, or run the forward pass anew")
+        if _changes[0] != node.made_at:
+            _check_unchanged(node)
         for i, parent in enumerate(node.parents):
             if parent is None:
                 continue

@@ -14,7 +14,7 @@ import numpy as np
 from . import ops
 from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, count, normalize_dims, promote,
                      result_float)
-from .autograd import Node, _grad_enabled, backward, leaf_node
+from .autograd import Node, _grad_enabled, backward, leaf_node, note_inplace_change
 
 MaxResult = namedtuple("MaxResult", "values indices")
 MinResult = namedtuple("MinResult", "values indices")
@@ -647,6 +647,7 @@ class Tensor:
             value = value if isinstance(value, Tensor) else _constant(ops.SetItem, value, self)
             self._rebase(apply(ops.SetItem, self, value.to(self.dtype), index=index))
             return
+        note_inplace_change(self._data)
         try:
             self._data[index] = value._data if isinstance(value, Tensor) else value
         except (IndexError, ValueError, TypeError) as e:
@@ -689,6 +690,7 @@ class Tensor:
             self._rebase(_binary(op, self, other).to(self.dtype))   # in place keeps the dtype
             return self
         b = other._data if isinstance(other, Tensor) else other
+        note_inplace_change(self._data)
         try:
             ufunc(self._data, b, out=self._data)
         except (ValueError, TypeError) as e:
@@ -734,6 +736,9 @@ class Tensor:
         """
         arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
         if out is not None:
+            for o in out:
+                if isinstance(o, Tensor):
+                    note_inplace_change(o._data)
             out = tuple(o._data if isinstance(o, Tensor) else o for o in out)
             return getattr(ufunc, method)(*arrays, out=out, **kwargs)
         if method == "__call__" and not kwargs:

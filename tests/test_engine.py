@@ -829,3 +829,51 @@ def test_reductions_of_a_0d_tensor_over_dim_0_return_the_value():
     assert x.max(0).indices.item() == 0
     with pytest.raises(IndexError, match="sum: dim 1 is out of range"):
         x.sum(1)
+
+
+# ---------------------------------------------------------------- in-place changes of saved values
+
+def test_changing_a_saved_value_in_place_makes_backward_refuse():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x.tanh()
+    loss = (y * y).sum()                       # tanh saved y as its output, mul as its input
+    with torch.no_grad():
+        y += 1
+    with pytest.raises(RuntimeError, match=r"changed in place after the op used it"):
+        loss.backward()
+
+
+def test_changing_memory_through_a_view_is_caught_too():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x * 2
+    v = y.T                                    # a view of y's memory
+    loss = (v * v).sum()
+    with torch.no_grad():
+        y[0] = 5.0
+    with pytest.raises(RuntimeError, match=r"'mul' \(shape \(2, 2\)\) was changed in place"):
+        loss.backward()
+
+
+def test_a_parameter_updated_before_backward_of_an_old_graph_is_caught():
+    w = torch.tensor([1.0, -1.0], requires_grad=True)
+    loss = (w * w).sum()
+    with torch.no_grad():
+        w -= 0.1                               # an update of the leaf the graph saved
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_unrelated_and_later_in_place_changes_are_fine():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    loss = (y * y).sum()
+    other = torch.zeros(2)
+    other += 1                                 # not saved by any node of this graph
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 18 * x.numpy())
+    with torch.no_grad():
+        y += 1                                 # after backward: nothing left to corrupt
+        x -= 0.5
+    z = (x * 2).sum()
+    z.backward()                               # a new graph sees the new values
+    np.testing.assert_allclose(x.grad.numpy(), 18 * np.array([1.0, 2.0]) + 2)
