@@ -12,6 +12,8 @@ pointing at the old one.
 """
 import contextlib
 import functools
+import os
+import sys
 import weakref
 
 import numpy as np
@@ -92,6 +94,45 @@ class keep_grads(contextlib.ContextDecorator):
         _keeping_grads.pop()
 
 
+# ---------------------------------------------------------------- anomaly detection
+
+_anomaly = [False]
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Find where NaN or Inf is born: inside this block (or decorated function), the first
+    op whose forward or backward turns finite values into NaN or Inf raises
+    FloatingPointError naming the op, its input shapes and the line of your code that
+    created it. Off by default: the checks cost a pass over every array."""
+
+    def __enter__(self):
+        _anomaly.append(True)
+
+    def __exit__(self, *exc):
+        _anomaly.pop()
+
+
+def creation_site():
+    """'file:line in function' of the innermost caller outside tensorgrad (anomaly mode)."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame = frame.f_back
+    if frame is None:
+        return "unknown location"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+def check_finite(op_name, stage, arrays, result, site):
+    """Raise if `result` holds NaN or Inf although every array in `arrays` is finite."""
+    if np.isfinite(result).all() or not all(np.isfinite(a).all() for a in arrays):
+        return
+    bad = "NaN" if np.isnan(result).any() else "Inf"
+    shapes = ", ".join(str(a.shape) for a in arrays)
+    raise FloatingPointError(f"{op_name}: the {stage} produced {bad} from finite inputs of "
+                             f"shapes {shapes}; the op was created at {site}")
+
+
 # ---------------------------------------------------------------- in-place safety
 # A node keeps the arrays its backward needs. If one of them is changed in place afterwards
 # (`y += 1` inside no_grad, `y.zero_()`, `y[i] = v` on a tensor outside the graph), the
@@ -144,13 +185,14 @@ class Node:
     """
 
     __slots__ = ("op", "attrs", "inputs", "out", "parents", "tensor", "name", "grad", "freed",
-                 "made_at")
+                 "made_at", "site")
 
     def __init__(self, op, attrs, inputs, out, parents):
         self.op, self.attrs, self.inputs, self.out, self.parents = op, attrs, inputs, out, parents
         self.tensor = self.name = self.grad = None
         self.freed = False
         self.made_at = _changes[0]
+        self.site = None                          # where it was created, in anomaly mode
 
     def __repr__(self):
         return f"<{self.op.name if self.op else 'leaf'} node>"
@@ -215,6 +257,9 @@ def backward(root, grad, retain_graph=False):
                 continue
             x = node.inputs[i]
             pg = unbroadcast(node.op.vjp(i, g, node.out, node.inputs, node.attrs), x.shape)
+            if node.site is not None:
+                check_finite(node.op.name, f"backward (input {i})",
+                             node.inputs + (node.out, g), pg, node.site)
             assert pg.shape == x.shape, (node.op.name, i, pg.shape, x.shape)
             grads[parent] = grads[parent] + pg if parent in grads else pg
         node.freed = not retain_graph

@@ -14,7 +14,8 @@ import numpy as np
 from . import ops
 from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, count, normalize_dims, promote,
                      result_float)
-from .autograd import Node, _grad_enabled, backward, leaf_node, note_inplace_change
+from .autograd import (Node, _anomaly, _grad_enabled, backward, check_finite, creation_site,
+                       leaf_node, note_inplace_change)
 
 MaxResult = namedtuple("MaxResult", "values indices")
 MinResult = namedtuple("MinResult", "values indices")
@@ -49,10 +50,16 @@ def apply(op, *inputs, **attrs):
         out = np.asarray(op.forward(*arrays, **attrs))    # numpy returns 0-d results as scalars
     except (ValueError, IndexError, TypeError) as e:
         raise _explain(op, arrays, e) from None
+    site = None
+    if _anomaly[-1]:
+        site = creation_site()
+        check_finite(op.name, "forward", arrays, out, site)
     if _grad_enabled[0]:
         parents = tuple(t._node for t in inputs)
         if any(p is not None for p in parents):
-            return Tensor._wrap(out, Node(op, attrs, arrays, out, parents))
+            node = Node(op, attrs, arrays, out, parents)
+            node.site = site
+            return Tensor._wrap(out, node)
     return Tensor._wrap(out, None)
 
 

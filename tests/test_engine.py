@@ -877,3 +877,39 @@ def test_unrelated_and_later_in_place_changes_are_fine():
     z = (x * 2).sum()
     z.backward()                               # a new graph sees the new values
     np.testing.assert_allclose(x.grad.numpy(), 18 * np.array([1.0, 2.0]) + 2)
+
+
+# ---------------------------------------------------------------- anomaly mode
+
+def test_anomaly_mode_names_the_op_and_the_users_line_for_a_nan_forward():
+    x = torch.tensor([1.0, -1.0], requires_grad=True)
+    with torch.detect_anomaly():
+        with np.errstate(invalid="ignore"):
+            with pytest.raises(FloatingPointError) as info:
+                x.sqrt()                                   # sqrt(-1): NaN from finite input
+    message = str(info.value)
+    assert message.startswith("sqrt: the forward produced NaN")
+    assert f"{__file__}:" in message and "test_anomaly_mode_names_the_op" in message
+
+
+def test_anomaly_mode_catches_the_first_backward_that_makes_inf():
+    x = torch.tensor([0.0, 4.0], requires_grad=True)
+    with torch.detect_anomaly():
+        y = (x * x).sqrt()                                 # finite; d/dx sqrt at 0 is inf
+        with np.errstate(divide="ignore"), pytest.raises(FloatingPointError,
+                                                        match=r"sqrt: the backward .* Inf"):
+            y.sum().backward()
+
+
+def test_outside_anomaly_mode_nan_flows_through_silently_as_in_numpy():
+    x = torch.tensor([-1.0], requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        y = x.sqrt()
+    assert np.isnan(y.item())
+
+
+def test_anomaly_mode_does_not_blame_ops_fed_with_nan():
+    x = torch.tensor([np.nan, 1.0], requires_grad=True)
+    with torch.detect_anomaly():
+        (x * 2).sum().backward()                           # NaN in, NaN out: not this op's fault
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
