@@ -72,7 +72,13 @@ def _explain(op, arrays, error):
     if "broadcast" in message and len(arrays) == 2:
         message = ("shapes cannot be broadcast together (aligned from the right, each pair "
                    "of sizes must match or one be 1)")
-    return type(error)(f"{op.name}: operand shapes {shapes}: {message}")
+    return _like(error, f"{op.name}: operand shapes {shapes}: {message}")
+
+
+def _like(error, message):
+    """A new exception of `error`'s built-in kind (numpy's subclasses take other arguments)."""
+    kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
+    return kind(message)
 
 
 def _operands(op, a, b):
@@ -658,7 +664,7 @@ class Tensor:
         try:
             self._data[index] = value._data if isinstance(value, Tensor) else value
         except (IndexError, ValueError, TypeError) as e:
-            raise type(e)(f"setitem: on a tensor of shape {self.shape}: {e}") from None
+            raise _like(e, f"setitem: on a tensor of shape {self.shape}: {e}") from None
 
     # ------------------------------------------------------------ in place
 
@@ -701,7 +707,7 @@ class Tensor:
         try:
             ufunc(self._data, b, out=self._data)
         except (ValueError, TypeError) as e:
-            raise type(e)(f"{op.name}_: cannot update a {self.dtype} tensor of shape "
+            raise _like(e, f"{op.name}_: cannot update a {self.dtype} tensor of shape "
                           f"{self.shape} in place with {np.shape(b)}: {e}") from None
         return self
 
