@@ -20,17 +20,27 @@ def support(expr, indices):
     return frozenset(expr.free_symbols & indices)
 
 
-def split_sum(summand, index, length):
-    """Sum over `index` by linearity: sum of terms, constants pulled out, sum of c = n*c."""
+def split_sum(summand, index, length, expand=False):
+    """Sum over `index` by linearity: a sum of terms is split, constants are pulled out,
+    and the sum of a constant c is length * c.
+
+    Products of varying factors are left whole (the sum of g*(x - mean) stays one sum, which
+    is cheaper and more accurate than sum(g*x) - mean*sum(g)) unless `expand` multiplies
+    them out first, as finding closed forms needs.
+    """
+    if expand:
+        summand = sp.expand_mul(summand)
     total = sp.S.Zero
-    for term in sp.Add.make_args(sp.expand_mul(summand)):
+    for term in sp.Add.make_args(summand):
         constant, varying = [], []
         for factor in sp.Mul.make_args(term):
             (varying if index in factor.free_symbols else constant).append(factor)
-        if varying:
-            total += sp.Mul(*constant) * sp.Sum(sp.Mul(*varying), (index, 0, length - 1))
-        else:
+        if not varying:
             total += length * term
+        elif len(varying) == 1 and varying[0].is_Add:
+            total += sp.Mul(*constant) * split_sum(varying[0], index, length)
+        else:
+            total += sp.Mul(*constant) * sp.Sum(sp.Mul(*varying), (index, 0, length - 1))
     return total
 
 

@@ -324,7 +324,8 @@ class FusedDefinition:
             if not s.is_sum:
                 continue
             ax = s.axis
-            expanded = split_sum(self.inline_along(s.expr, ax.index), ax.index, ax.length)
+            expanded = split_sum(self.inline_along(s.expr, ax.index), ax.index, ax.length,
+                                 expand=True)
             sums = [t for t in sp.Mul.make_args(expanded) if isinstance(t, sp.Sum)]
             if len(sp.Add.make_args(expanded)) == 1 and len(sums) == 1:
                 rules[sums[0]] = s.symbol * sums[0] / expanded
@@ -342,7 +343,7 @@ class FusedDefinition:
 
         def close(s):
             index, length = s.limits[0][0], s.limits[0][2] + 1
-            closed = split_sum(self.inline_along(s.function, index), index, length)
+            closed = split_sum(self.inline_along(s.function, index), index, length, expand=True)
             closed = closed.xreplace(rules).xreplace(facts)
             return s if closed.has(sp.Sum) else closed
 

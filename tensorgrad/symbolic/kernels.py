@@ -1,0 +1,277 @@
+"""Fused ops as ops of the op table: the forward and each derived gradient compiled to numpy.
+
+A kernel is generated Python source, one numpy statement per step of the forward that the
+result needs, then the result (with common subexpressions computed once). Reduced axes are
+passed in as tuples of array axes (negative, so inputs with fewer dimensions, such as a
+(C,) gain against (N, C), line up as numpy broadcasting does), lengths as Python integers.
+Compiled once per op, input and dtype; `kernel.source` shows the code.
+"""
+import numpy as np
+import sympy as sp
+
+from .. import ops
+from ..arrays import normalize_dims
+from ..tensor import Tensor, apply
+from .algebra import KernelPrinter, compile_source, numbers_as_floats, support
+
+
+class KernelWriter:
+    """Writes the numpy source of a fused definition's forward and gradients."""
+
+    def __init__(self, definition):
+        self.d = definition
+        f = definition.forward
+        self.printer = KernelPrinter({a.index: f"_axes_{name}" for name, a in f.axes.items()})
+        self.params = ([_name(definition.g), _name(definition.out)] + definition.tensor_names
+                       + list(definition.defaults)
+                       + [str(a.length) for a in f.axes.values()]
+                       + [f"_axes_{name}" for name in f.axes])
+
+    def code(self, expr):
+        return self.printer.doprint(numbers_as_floats(expr))
+
+    def step_code(self, step):
+        """(source, symbols it reads) for one step; log(sum(exp(h))) becomes a stable call."""
+        f = self.d.forward
+        if not step.is_sum and isinstance(step.expr, sp.log):
+            inner = f.step_of(step.expr.args[0])
+            if inner is not None and inner.is_sum and isinstance(inner.expr, sp.exp):
+                h = inner.expr.args[0]
+                return f"_logsumexp({self.code(h)}, _axes_{inner.axis.name})", h.free_symbols
+        definition = step.definition()
+        return self.code(definition), definition.free_symbols
+
+    def source(self, fname, result, given=()):
+        """A function computing `result` from the inputs (and `given` symbols, e.g. out)."""
+        f = self.d.forward
+        wanted, lines = set(result.free_symbols), {}
+        for step in reversed(f.steps):
+            if step.symbol in wanted and step.symbol not in given:
+                code, reads = self.step_code(step)
+                lines[step] = code
+                wanted |= reads
+        body = [f"    {s.name} = {lines[s]}" for s in f.steps if s in lines]
+        temps, (value,) = sp.cse(result, symbols=sp.numbered_symbols("_t"), optimizations=None)
+        body += [f"    {t} = {self.code(e)}" for t, e in temps]
+        body.append(f"    return {self.code(value)}")
+        return f"def {fname}({', '.join(self.params)}):\n" + "\n".join(body) + "\n"
+
+    def forward_source(self):
+        return self.source(f"{self.d.name}_forward", self.d.out)
+
+    def gradient_source(self, input):
+        return self.source(f"{self.d.name}_grad_{input}", self.d.gradient(input),
+                           given={self.d.out})
+
+
+def _name(symbol):
+    return str(symbol.base if isinstance(symbol, sp.Indexed) else symbol)
+
+
+class FusedOp:
+    """A fused op made from a forward definition: call it on tensors.
+
+    Its class in the op table (`.op`) has a numpy `forward` (the definition compiled) and
+    one `grad_<input>` per tensor input, each the derived, simplified gradient compiled to
+    numpy: made on first use and cached per dtype. `derivation()` shows the work.
+    """
+
+    def __init__(self, definition, dim=None):
+        self.definition = definition
+        self.name = definition.name
+        self.default_dim = dim
+        self.writer = KernelWriter(definition)
+        self._kernels = {}
+        self._op = None
+        f = definition.forward
+        self.out_indices = support(definition.out, f.indices)
+        self.denominators = definition.length_denominators()
+
+    # ------------------------------------------------------------ kernels
+
+    def kernel(self, which, dtype):
+        """The compiled kernel 'forward' or the gradient for input `which`, for `dtype`."""
+        key = (which, np.dtype(dtype))
+        if key not in self._kernels:
+            if which == "forward":
+                source, fname = self.writer.forward_source(), f"{self.name}_forward"
+            else:
+                source, fname = self.writer.gradient_source(which), f"{self.name}_grad_{which}"
+            self._kernels[key] = compile_source(source, fname)
+        return self._kernels[key]
+
+    @property
+    def op(self):
+        """The op-table class of this fused op (forward and grad_* on numpy arrays)."""
+        if self._op is None:
+            self._op = _make_op_class(self)
+        return self._op
+
+    # ------------------------------------------------------------ calling
+
+    def __call__(self, *tensors, dim=None, keepdim=False, **scalars):
+        """Apply the op. `dim`: the array axes to reduce over, an int or tuple for an op with
+        one reduced axis, a dict {axis name: int or tuple} for several."""
+        d = self.definition
+        if len(tensors) != len(d.tensor_names):
+            raise TypeError(f"{self.name}: expected {len(d.tensor_names)} tensors "
+                            f"({', '.join(d.tensor_names)}), got {len(tensors)}")
+        unknown = set(scalars) - set(d.defaults)
+        if unknown:
+            raise TypeError(f"{self.name}: unexpected argument(s) {sorted(unknown)}; the "
+                            f"number arguments are {sorted(d.defaults) or 'none'}")
+        tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+        dtype = tensors[0]._floating().dtype
+        tensors = [t.to(dtype) for t in tensors]
+        shapes = [t.shape for t in tensors]
+        try:
+            full = np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ValueError(f"{self.name}: input shapes {', '.join(map(str, shapes))} cannot "
+                             "be broadcast together") from None
+        axes = self.axes_for(self.default_dim if dim is None else dim, len(full))
+        self.check_shapes(shapes, full, axes)
+        values = {k: float(v) for k, v in (d.defaults | scalars).items()}
+        return apply(self.op, *tensors, axes=axes, keepdim=bool(keepdim), **values)
+
+    def axes_for(self, dim, ndim):
+        """`dim` as {axis name: tuple of negative array axes}, checked against `ndim`."""
+        names = list(self.definition.forward.axes)
+        if dim is None:
+            raise TypeError(f"{self.name}: say which array axes to reduce over with dim=")
+        if not isinstance(dim, dict):
+            if len(names) != 1:
+                raise TypeError(f"{self.name}: reduces over {', '.join(names)}; pass dim= as a "
+                                "dict {axis name: array axis}")
+            dim = {names[0]: dim}
+        if set(dim) != set(names):
+            raise ValueError(f"{self.name}: dim= must give the array axes of {names}, got "
+                             f"{sorted(dim)}")
+        axes, used = {}, set()
+        for name in names:
+            found = normalize_dims(dim[name], ndim, self.name) if ndim else None
+            if not found:
+                raise IndexError(f"{self.name}: cannot reduce over axis {dim[name]} of an input "
+                                 f"with {ndim} dimensions")
+            if used & set(found):
+                raise ValueError(f"{self.name}: array axis used for two reduced axes: {dim}")
+            used |= set(found)
+            axes[name] = tuple(a - ndim for a in found)
+        return axes
+
+    def check_shapes(self, shapes, full, axes):
+        """Each input must vary along its reduced axes (or be size 1 there if it does not)."""
+        d, f = self.definition, self.definition.forward
+        lengths = {}
+        for name, ax in f.axes.items():
+            n = int(np.prod([full[a] for a in axes[name]]))
+            if n == 0:
+                raise ValueError(f"{self.name}: cannot reduce over an empty axis ({name} has "
+                                 f"length 0 in a shape {full})")
+            lengths[ax.length] = n
+            for tname, shape in zip(d.tensor_names, shapes):
+                varies = ax.index in support(f.inputs[tname], f.indices)
+                sizes = [shape[a] if -a <= len(shape) else 1 for a in axes[name]]
+                want = [full[a] for a in axes[name]] if varies else [1] * len(sizes)
+                if sizes != want:
+                    kind = "varies along" if varies else "is constant along"
+                    raise ValueError(
+                        f"{self.name}: {tname} {kind} the reduced axis {name} (array axes "
+                        f"{axes[name]} of {full}), so its sizes there must be {want}; "
+                        f"got shape {shape}")
+        for den in self.denominators:
+            if den.subs(lengths) == 0:
+                raise ValueError(f"{self.name}: the forward divides by {den}, which is 0 for "
+                                 f"{', '.join(f'{k} = {v}' for k, v in lengths.items())}")
+
+    # ------------------------------------------------------------ display
+
+    def gradient(self, input):
+        """The derived, simplified gradient with respect to tensor input `input` (sympy)."""
+        return self.definition.gradient(input)
+
+    def derivation(self, inputs=None):
+        """The work: forward, chain-rule gradient and simplified gradient (str(), .latex())."""
+        from .show import Derivation
+        return Derivation(self.definition, inputs)
+
+    def __repr__(self):
+        return f"<fused op {self.name}({', '.join(self.definition.tensor_names)})>"
+
+
+def _make_op_class(fused):
+    """The op-table class for `fused`: numpy forward, one grad_<input> per tensor input."""
+    d = fused.definition
+    f = d.forward
+    dropped_names = [name for name, a in f.axes.items() if a.index not in fused.out_indices]
+    lengths = [(str(a.length), name) for name, a in f.axes.items()]
+
+    def arguments(arrays, axes, scalars):
+        full = np.broadcast_shapes(*(a.shape for a in arrays))
+        kw = dict(scalars)
+        for length, name in lengths:
+            kw[length] = int(np.prod([full[a] for a in axes[name]]))
+        for name in f.axes:
+            kw[f"_axes_{name}"] = axes[name]
+        kept = list(full)
+        for name in dropped_names:
+            for a in axes[name]:
+                kept[a] = 1
+        return kw, tuple(kept)
+
+    def forward(*arrays, axes, keepdim, **scalars):
+        kw, kept = arguments(arrays, axes, scalars)
+        dtype = arrays[0].dtype
+        out = np.asarray(fused.kernel("forward", dtype)(None, None, *arrays, **kw), dtype)
+        out = np.broadcast_to(out, kept) if out.shape != kept else out
+        if keepdim or not dropped_names:
+            return out
+        return out.reshape([s for a, s in enumerate(kept) if a - len(kept) not in
+                            {x for name in dropped_names for x in axes[name]}])
+
+    def make_grad(k, input_name):
+        def grad(g, out, *arrays, axes, keepdim, **scalars):
+            kw, kept = arguments(arrays, axes, scalars)
+            if not keepdim:
+                g, out = g.reshape(kept), out.reshape(kept)
+            x = arrays[k]
+            r = np.asarray(fused.kernel(input_name, x.dtype)(g, out, *arrays, **kw), x.dtype)
+            return np.broadcast_to(r, np.broadcast_shapes(r.shape, x.shape))
+        grad.__name__ = f"grad_{input_name}"
+        grad.__doc__ = f"The derived gradient of {d.name} with respect to {input_name}."
+        return grad
+
+    namespace = {"name": d.name, "fused": fused, "forward": forward,
+                 "__doc__": f"{d.name}: a fused op; forward and gradients derived with sympy."}
+    for k, input_name in enumerate(d.tensor_names):
+        namespace[f"grad_{input_name}"] = make_grad(k, input_name)
+    class_name = "".join(part.title() for part in d.name.split("_"))
+    return type(class_name, (ops.Op,), namespace)
+
+
+def fused_op(fn=None, *, name=None, axes=None, along=None, positive=(), dim=None,
+             output="out", upstream="g"):
+    """A fused op from its forward definition; usable as a decorator.
+
+        @fused_op(dim=-1, positive=("eps",))
+        def layer_norm(f, x, weight, bias, eps=1e-5):
+            mean = f.let("mean", f.mean(x))
+            var = f.let("var", f.mean((x - mean)**2))
+            xhat = f.let("xhat", (x - mean) / sympy.sqrt(var + eps))
+            return weight * xhat + bias
+
+        y = layer_norm(x, weight, bias)       # Tensors; y.sum().backward() works
+
+    `fn(f, *tensors, **numbers)`: arguments without a default are tensors, with one are
+    numbers. `axes` names each reduced axis and its length (default {"i": "n"}); `along`
+    says which axes each tensor varies along (default: all); `positive` lists number
+    arguments known to be > 0; `dim` is the default array axes to reduce over. The gradients
+    are derived with sympy on first use, simplified, and compiled to numpy.
+    """
+    from .fused import FusedDefinition
+
+    def build(fn):
+        definition = FusedDefinition(fn, name, axes, along, positive, output, upstream)
+        return FusedOp(definition, dim)
+
+    return build if fn is None else build(fn)
