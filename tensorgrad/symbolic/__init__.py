@@ -25,8 +25,8 @@ from .elementwise import (DERIVED_OPS, ElementwiseFunction, LocalDerivative, der
                           derive_local, derived_op, elementwise)
 from .fused import FusedDefinition, Forward
 from .kernels import FusedOp, fused_op
-from .library import (BUILTINS, batch_norm, builtin_op, cross_entropy_definition,
-                      lecture_dhprebn, lecture_dlogits)
+from .library import BUILTINS, builtin_op, cross_entropy_definition, lecture_dhprebn, lecture_dlogits
+from .library import batch_norm as batch_norm_definition
 from .show import Derivation
 
 
@@ -61,5 +61,5 @@ def softplus(input):
 __all__ = ["derivative", "derive_local", "elementwise", "ElementwiseFunction",
            "LocalDerivative", "DERIVED_OPS", "derived_op", "FusedDefinition", "Forward",
            "FusedOp", "fused_op", "Derivation", "derivation", "BUILTINS", "builtin_op",
-           "batch_norm", "cross_entropy_definition", "lecture_dlogits", "lecture_dhprebn",
+           "batch_norm_definition", "cross_entropy_definition", "lecture_dlogits", "lecture_dhprebn",
            "gelu", "softplus"]
