@@ -21,7 +21,7 @@ Three pieces:
 Not imported by `import tensorgrad` (sympy takes a moment to load). `F.cross_entropy` and
 `F.batch_norm` fetch their fused op from here on first use; the derivation runs then, once.
 """
-from .elementwise import (DERIVED_OPS, ElementwiseFunction, LocalDerivative, derivative,
+from .elementwise_ops import (DERIVED_OPS, ElementwiseFunction, LocalDerivative, derivative,
                           derive_local, derived_op, elementwise)
 from .fused import FusedDefinition, Forward
 from .kernels import FusedOp, fused_op

@@ -398,7 +398,7 @@ class FusedDefinition:
         d = self.to_inputs(a - b)
         for _ in range(3):
             d = normalize_sums(sp.expand(sp.powsimp(d)))
-        return sp.simplify(d) if d != 0 else d
+        return d
 
     def length_denominators(self):
         """Divisors made of lengths only (n - 1 in Bessel's variance): must not be 0."""

@@ -15,14 +15,19 @@ class ReadablePrinter(StrPrinter):
 
 
 class IndexedLatexPrinter(LatexPrinter):
-    """LaTeX with names set upright (bnvar\\_inv, not bnvar_{inv}) and indices as subscripts."""
+    """LaTeX with long names set upright (bnvar\\_inv, not bnvar_{inv}), indices as subscripts."""
 
     def _print_Symbol(self, e, style="plain"):
-        return r"\mathrm{" + e.name.replace("_", r"\_") + "}"
+        return _name(e.name)
 
     def _print_Indexed(self, e):
         indices = ",".join(self._print(i) for i in e.indices)
-        return r"\mathrm{" + str(e.base.label).replace("_", r"\_") + "}_{" + indices + "}"
+        return _name(str(e.base.label)) + "_{" + indices + "}"
+
+
+def _name(name):
+    """A one-letter name in italics (n, i, g), a longer one upright (bnvar_inv)."""
+    return name if len(name) == 1 else r"\mathrm{" + name.replace("_", r"\_") + "}"
 
 
 def text(expr):
@@ -84,6 +89,6 @@ class Derivation:
                 rows.append(f"{latex(sym)} &= {latex(expr)}")
             else:
                 label = r"\text{chain rule}" if kind == "raw" else r"\text{simplified}"
-                rows.append(rf"\frac{{\partial L}}{{\partial \mathrm{{{sym}}}}} &= "
-                            rf"{latex(expr)} && {label}")
+                wrt = latex(self.definition.forward.inputs[sym])
+                rows.append(rf"\frac{{\partial L}}{{\partial {wrt}}} &= {latex(expr)} && {label}")
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"

@@ -42,6 +42,12 @@ class LocalDerivative:
         raise KeyError(f"{self.name}: no variable {name}; it has "
                        f"{', '.join(v.name for v in self.variables)}")
 
+    def kernel(self, variable):
+        """The simplified derivative by `variable` compiled to numpy: f(out, *variables)."""
+        v = self._variable(variable)
+        return compile_elementwise(f"{self.name}_d{v}", self.simplified[v],
+                                   (self.out,) + tuple(self.variables))
+
     def __str__(self):
         lines = [f"{self.name}: out = {self.formula}"]
         for v in self.variables:
@@ -112,7 +118,7 @@ def derive_local(name, formula, variables=("x",), domain="real", constants=None)
             bad = sorted(str(a.expr) for a in d.atoms(sp.Derivative))
             raise ValueError(f"{name}: {expr} is not differentiable with respect to {v}: "
                              f"sympy cannot differentiate {', '.join(bad) or d}")
-        d = d.replace(lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 1,
+        d = d.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] != (0,),
                       lambda e: sp.Heaviside(e.args[0], 0))     # relu'(0) = 0, as PyTorch
         raw[v] = d
         simplified[v] = _simplest(d, expr, symbols, out)
