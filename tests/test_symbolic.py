@@ -310,11 +310,13 @@ def test_float32_stays_float32_through_the_fused_kernels():
     loss.backward()
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
     op = builtin_op("batch_norm")
-    kernel = op.kernel("hprebn", np.float32)
     a = rng.standard_normal((8, 5)).astype(np.float32)
-    one = np.ones(5, np.float32)
-    out = kernel(a, a, a, one, one, eps=1e-5, n=8, _axes_i=(-2,))
-    assert out.dtype == np.float32
+    one, saved = np.ones(5, np.float32), {}
+    args = dict(eps=1e-5, n=8, _axes_i=(-2,), saved=saved)
+    out = op.kernel("forward", np.float32)(None, None, a, one, one, **args)
+    grad = op.kernel("hprebn", np.float32)(a, out, a, one, one, **args)
+    assert out.dtype == grad.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in saved.values())
 
 
 def test_the_backprop_ninja_example_is_still_bit_exact():

@@ -294,7 +294,10 @@ class FusedDefinition:
         if name not in self._gradients:
             expr = normalize_sums(self.raw_gradient(name))
             expr = self.close_sums(expr)
-            expr = self.rewrite_through_later_names(expr)
+            for _ in range(3):         # a rewrite can open the way for an earlier step's
+                before, expr = expr, self.rewrite_through_later_names(expr)
+                if expr == before:
+                    break
             self._gradients[name] = tidy(expr)
         return self._gradients[name]
 

@@ -4,8 +4,11 @@ A kernel is generated Python source, one numpy statement per step of the forward
 result needs, then the result (with common subexpressions computed once). Reduced axes are
 passed in as tuples of array axes (negative, so inputs with fewer dimensions, such as a
 (C,) gain against (N, C), line up as numpy broadcasting does), lengths as Python integers.
-Compiled once per op, input and dtype; `kernel.source` shows the code.
+The forward saves the steps it computes; a gradient kernel reads those instead of
+computing them again. Compiled once per op, input and dtype; `kernel.source` shows the code.
 """
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -41,27 +44,51 @@ class KernelWriter:
         definition = step.definition()
         return self.code(definition), definition.free_symbols
 
-    def source(self, fname, result, given=()):
-        """A function computing `result` from the inputs (and `given` symbols, e.g. out)."""
+    def needed(self, result, given=()):
+        """The steps `result` reads, directly or through other steps, in forward order, each
+        with its code (None for a step in `given`, which is read, not computed)."""
         f = self.d.forward
-        wanted, lines = set(result.free_symbols), {}
+        wanted, code = set(result.free_symbols), {}
         for step in reversed(f.steps):
-            if step.symbol in wanted and step.symbol not in given:
-                code, reads = self.step_code(step)
-                lines[step] = code
+            if step.symbol not in wanted:
+                continue
+            if step.symbol in given:
+                code[step] = None
+            else:
+                code[step], reads = self.step_code(step)
                 wanted |= reads
-        body = [f"    {s.name} = {lines[s]}" for s in f.steps if s in lines]
+        return [(s, code[s]) for s in f.steps if s in code]
+
+    def source(self, fname, result, given=(), saves=False):
+        """A function computing `result` from the inputs. Steps in `given` (the output, and
+        whatever the forward saved) are read from `saved` instead of being computed again;
+        with `saves`, the function stores every step it computes there."""
+        body, computed = [], []
+        for step, code in self.needed(result, given):
+            if code is None:
+                if step.symbol != self.d.out:            # the output is an argument
+                    body.append(f"    {step.name} = saved[{step.name!r}]")
+            else:
+                body.append(f"    {step.name} = {code}")
+                if step.symbol != self.d.out:
+                    computed.append(step.name)
         temps, (value,) = sp.cse(result, symbols=sp.numbered_symbols("_t"), optimizations=None)
         body += [f"    {t} = {self.code(e)}" for t, e in temps]
+        if saves:
+            body.append("    saved.update(" + ", ".join(f"{n}={n}" for n in computed) + ")")
         body.append(f"    return {self.code(value)}")
-        return f"def {fname}({', '.join(self.params)}):\n" + "\n".join(body) + "\n"
+        params = ", ".join(self.params + ["saved"])
+        return f"def {fname}({params}):\n" + "\n".join(body) + "\n"
 
     def forward_source(self):
-        return self.source(f"{self.d.name}_forward", self.d.out)
+        """The forward: every step the output needs, each saved for the backward."""
+        return self.source(f"{self.d.name}_forward", self.d.out, saves=True)
 
     def gradient_source(self, input):
+        """The gradient for `input`, reading the output and the forward's saved steps."""
+        saved = {s.symbol for s, _ in self.needed(self.d.out)}
         return self.source(f"{self.d.name}_grad_{input}", self.d.gradient(input),
-                           given={self.d.out})
+                           given=saved | {self.d.out})
 
 
 def _name(symbol):
@@ -85,7 +112,13 @@ class FusedOp:
         self._op = None
         f = definition.forward
         self.out_indices = support(definition.out, f.indices)
-        self.denominators = definition.length_denominators()
+        lengths = [a.length for a in f.axes.values()]
+        self.denominators = [(den, sp.lambdify(lengths, den, modules="math"))
+                             for den in definition.length_denominators()]
+        self.varies = {name: [ax.index in support(f.inputs[t], f.indices)      # per call,
+                              for t in definition.tensor_names]              # no sympy
+                       for name, ax in f.axes.items()}
+        self.length_names = {name: str(ax.length) for name, ax in f.axes.items()}
 
     # ------------------------------------------------------------ kernels
 
@@ -130,9 +163,9 @@ class FusedOp:
             raise ValueError(f"{self.name}: input shapes {', '.join(map(str, shapes))} cannot "
                              "be broadcast together") from None
         axes = self.axes_for(self.default_dim if dim is None else dim, len(full))
-        self.check_shapes(shapes, full, axes)
+        lengths = self.check_shapes(shapes, full, axes)
         values = {k: float(v) for k, v in (d.defaults | scalars).items()}
-        return apply(self.op, *tensors, axes=axes, keepdim=bool(keepdim), **values)
+        return apply(self.op, *tensors, call=Call(self, full, axes, lengths, keepdim, values))
 
     def axes_for(self, dim, ndim):
         """`dim` as {axis name: tuple of negative array axes}, checked against `ndim`."""
@@ -160,17 +193,17 @@ class FusedOp:
         return axes
 
     def check_shapes(self, shapes, full, axes):
-        """Each input must vary along its reduced axes (or be size 1 there if it does not)."""
-        d, f = self.definition, self.definition.forward
+        """Each input must vary along its reduced axes (or be size 1 there if it does not).
+        Returns the length of each reduced axis, by the name of its length symbol."""
         lengths = {}
-        for name, ax in f.axes.items():
-            n = int(np.prod([full[a] for a in axes[name]]))
+        for name, length in self.length_names.items():
+            n = math.prod(full[a] for a in axes[name])
             if n == 0:
                 raise ValueError(f"{self.name}: cannot reduce over an empty axis ({name} has "
                                  f"length 0 in a shape {full})")
-            lengths[ax.length] = n
-            for tname, shape in zip(d.tensor_names, shapes):
-                varies = ax.index in support(f.inputs[tname], f.indices)
+            lengths[length] = n
+            for tname, shape, varies in zip(self.definition.tensor_names, shapes,
+                                            self.varies[name]):
                 sizes = [shape[a] if -a <= len(shape) else 1 for a in axes[name]]
                 want = [full[a] for a in axes[name]] if varies else [1] * len(sizes)
                 if sizes != want:
@@ -179,10 +212,11 @@ class FusedOp:
                         f"{self.name}: {tname} {kind} the reduced axis {name} (array axes "
                         f"{axes[name]} of {full}), so its sizes there must be {want}; "
                         f"got shape {shape}")
-        for den in self.denominators:
-            if den.subs(lengths) == 0:
+        for den, value in self.denominators:
+            if value(*lengths.values()) == 0:
                 raise ValueError(f"{self.name}: the forward divides by {den}, which is 0 for "
                                  f"{', '.join(f'{k} = {v}' for k, v in lengths.items())}")
+        return lengths
 
     # ------------------------------------------------------------ display
 
@@ -199,44 +233,48 @@ class FusedOp:
         return f"<fused op {self.name}({', '.join(self.definition.tensor_names)})>"
 
 
+class Call:
+    """What one application of a fused op needs besides its arrays (the node's attribute):
+    the kernels' keyword arguments (numbers, lengths, reduced array axes), the output's
+    shape with and without the reduced axes, and the steps the forward saved for the
+    backward (as PyTorch's ctx.save_for_backward)."""
+
+    __slots__ = ("kwargs", "kept", "shape", "saved")
+
+    def __init__(self, fused, full, axes, lengths, keepdim, values):
+        self.kwargs = values | lengths | {f"_axes_{name}": a for name, a in axes.items()}
+        dropped = {a for name, ax in fused.definition.forward.axes.items()
+                   if ax.index not in fused.out_indices for a in axes[name]}
+        self.kept = tuple(1 if a - len(full) in dropped else s for a, s in enumerate(full))
+        self.shape = self.kept if keepdim else tuple(
+            s for a, s in enumerate(full) if a - len(full) not in dropped)
+        self.saved = {}
+
+    def __repr__(self):
+        return f"Call({', '.join(f'{k}={v}' for k, v in self.kwargs.items())})"
+
+
 def _make_op_class(fused):
     """The op-table class for `fused`: numpy forward, one grad_<input> per tensor input."""
     d = fused.definition
-    f = d.forward
-    dropped_names = [name for name, a in f.axes.items() if a.index not in fused.out_indices]
-    lengths = [(str(a.length), name) for name, a in f.axes.items()]
 
-    def arguments(arrays, axes, scalars):
-        full = np.broadcast_shapes(*(a.shape for a in arrays))
-        kw = dict(scalars)
-        for length, name in lengths:
-            kw[length] = int(np.prod([full[a] for a in axes[name]]))
-        for name in f.axes:
-            kw[f"_axes_{name}"] = axes[name]
-        kept = list(full)
-        for name in dropped_names:
-            for a in axes[name]:
-                kept[a] = 1
-        return kw, tuple(kept)
-
-    def forward(*arrays, axes, keepdim, **scalars):
-        kw, kept = arguments(arrays, axes, scalars)
+    def forward(*arrays, call):
         dtype = arrays[0].dtype
-        out = np.asarray(fused.kernel("forward", dtype)(None, None, *arrays, **kw), dtype)
-        out = np.broadcast_to(out, kept) if out.shape != kept else out
-        if keepdim or not dropped_names:
-            return out
-        return out.reshape([s for a, s in enumerate(kept) if a - len(kept) not in
-                            {x for name in dropped_names for x in axes[name]}])
+        out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs,
+                                              saved=call.saved)
+        out = np.asarray(out, dtype)
+        if out.shape != call.kept:
+            out = np.broadcast_to(out, call.kept)
+        return out.reshape(call.shape)
 
     def make_grad(k, input_name):
-        def grad(g, out, *arrays, axes, keepdim, **scalars):
-            kw, kept = arguments(arrays, axes, scalars)
-            if not keepdim:
-                g, out = g.reshape(kept), out.reshape(kept)
-            x = arrays[k]
-            r = np.asarray(fused.kernel(input_name, x.dtype)(g, out, *arrays, **kw), x.dtype)
-            return np.broadcast_to(r, np.broadcast_shapes(r.shape, x.shape))
+        def grad(g, out, *arrays, call):
+            g, out, x = g.reshape(call.kept), out.reshape(call.kept), arrays[k]
+            r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs,
+                                                  saved=call.saved)
+            r = np.asarray(r, x.dtype)
+            return r if r.shape == x.shape else np.broadcast_to(
+                r, np.broadcast_shapes(r.shape, x.shape))
         grad.__name__ = f"grad_{input_name}"
         grad.__doc__ = f"The derived gradient of {d.name} with respect to {input_name}."
         return grad
