@@ -75,7 +75,7 @@ class Derivation:
         g, out = text(d.g), text(d.out)
         for kind, name, expr in self.steps():
             if kind == "raw":
-                lines.append(f"gradient with respect to {name}, given {g} = dloss/d{out}:")
+                lines.append(f"gradient with respect to {name}, given {g} = dL/d{out}:")
                 lines.append(f"  chain rule:  d{name} = {text(expr)}")
             elif kind == "simplified":
                 lines.append(f"  simplified:  d{name} = {text(expr)}")
