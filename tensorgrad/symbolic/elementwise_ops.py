@@ -196,10 +196,12 @@ class ElementwiseFunction:
         fn, grad, forward = self.name, self._grad, self.forward_kernel
 
         def forward_(x):
+            """The forward, in x's dtype and shape."""
             out = forward(x)
             return np.broadcast_to(np.asarray(out, dtype=x.dtype), x.shape)
 
         def grad_x(g, out, x):
+            """g times the derived derivative."""
             return g * np.asarray(grad(out, x), dtype=x.dtype)
 
         return type(fn.title().replace("_", ""), (ops.Op,),

@@ -50,10 +50,12 @@ class Step:
 
     @property
     def is_sum(self):
+        """True for a reduction step."""
         return self.axis is not None
 
     @property
     def name(self):
+        """The step's name (an indexed quantity's base name)."""
         return str(self.symbol.base if isinstance(self.symbol, sp.Indexed) else self.symbol)
 
     def definition(self):
@@ -103,8 +105,7 @@ class Forward:
         """The sum of `expr` along `axis`: a new step, constant along that axis."""
         ax = self.axis(axis)
         expr = self._check(expr, "sum")
-        self._count += 1
-        symbol = self._quantity(f"sum{self._count}", support(expr, self.indices) - {ax.index},
+        symbol = self._quantity(self._fresh("sum"), support(expr, self.indices) - {ax.index},
                                 _sign(sp.Sum(expr, (ax.index, 0, ax.length - 1))))
         self.steps.append(Step(symbol, expr, ax, shown=False))
         return symbol
@@ -115,10 +116,7 @@ class Forward:
 
     def logsumexp(self, expr, axis=None, name=None):
         """log(sum(exp(expr))) along `axis`, computed without overflow in the kernels."""
-        if name is None:
-            self._count += 1
-            name = f"lse{self._count}"
-        return self.let(name, sp.log(self.sum(sp.exp(expr), axis)))
+        return self.let(name or self._fresh("lse"), sp.log(self.sum(sp.exp(expr), axis)))
 
     def let(self, name, expr, **assumptions):
         """Name a step: `bnraw = f.let("bnraw", bndiff * bnvar_inv)`. Returns its symbol.
@@ -154,6 +152,13 @@ class Forward:
         """The symbol of number input `name` (eps): constant everywhere, no gradient."""
         self.scalars[name] = sp.Symbol(name, real=True, **assumptions)
         return self.scalars[name]
+
+    def _fresh(self, stem):
+        """A name for an unnamed step that no other quantity uses: sum1, sum2, lse3..."""
+        while True:
+            self._count += 1
+            if f"{stem}{self._count}" not in self._names():
+                return f"{stem}{self._count}"
 
     def _quantity(self, name, indices, assumptions):
         assumptions = {"real": True} | dict(assumptions)
@@ -234,10 +239,11 @@ class FusedDefinition:
         if unknown:
             raise ValueError(f"{self.name}: along= names {sorted(unknown)}, which are not "
                              f"tensor arguments ({', '.join(self.tensor_names)})")
-        reserved = {output, upstream} & (set(self.tensor_names) | set(self.defaults))
+        reserved = ({output, upstream, "saved", "numpy"} | set(axes) | set(axes.values())) & (
+            set(self.tensor_names) | set(self.defaults))
         if reserved:
             raise ValueError(f"{self.name}: argument name(s) {sorted(reserved)} are reserved "
-                             "for the output and its gradient")
+                             "(the output, its gradient, the axes and their lengths)")
         symbols = [f.input(t, _axes_list(along.get(t, list(f.axes)))) for t in self.tensor_names]
         scalars = {s: f.scalar(s, **({"positive": True} if s in positive else {}))
                    for s in self.defaults}
@@ -345,6 +351,7 @@ class FusedDefinition:
         rules, facts = self.known_sums(), self.forward.facts
 
         def close(s):
+            """The closed form of the sum `s`, or `s` itself if it has none."""
             index, length = s.limits[0][0], s.limits[0][2] + 1
             closed = split_sum(self.inline_along(s.function, index), index, length, expand=True)
             closed = closed.xreplace(rules).xreplace(facts)

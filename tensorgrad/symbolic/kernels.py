@@ -31,6 +31,7 @@ class KernelWriter:
                        + [f"_axes_{name}" for name in f.axes])
 
     def code(self, expr):
+        """`expr` as numpy source."""
         return self.printer.doprint(numbers_as_floats(expr))
 
     def step_code(self, step):
@@ -259,6 +260,7 @@ def _make_op_class(fused):
     d = fused.definition
 
     def forward(*arrays, call):
+        """The compiled forward; the output without the reduced axes unless keepdim."""
         dtype = arrays[0].dtype
         out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs,
                                               saved=call.saved)
@@ -268,6 +270,7 @@ def _make_op_class(fused):
         return out.reshape(call.shape)
 
     def make_grad(k, input_name):
+        """grad_<input_name>: the compiled derived gradient of tensor input k."""
         def grad(g, out, *arrays, call):
             g, out, x = g.reshape(call.kept), out.reshape(call.kept), arrays[k]
             r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs,
@@ -309,6 +312,7 @@ def fused_op(fn=None, *, name=None, axes=None, along=None, positive=(), dim=None
     from .fused import FusedDefinition
 
     def build(fn):
+        """The FusedOp of definition `fn`."""
         definition = FusedDefinition(fn, name, axes, along, positive, output, upstream)
         return FusedOp(definition, dim)
 

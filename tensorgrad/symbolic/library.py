@@ -16,6 +16,7 @@ def cross_entropy_definition(reduction):
     over the batch ('mean', as the lecture, 'sum' or 'none'). `target` is one-hot."""
 
     def cross_entropy(f, logits, target):
+        """-log softmax(logits)[target] per row, reduced over the batch."""
         f.assume(f.sum(target, "c"), 1)                  # one-hot: each row sums to 1
         lse = f.logsumexp(logits, "c", name="lse")       # log(sum(exp(logits))) per row
         logprobs = f.let("logprobs", logits - lse)
