@@ -13,6 +13,8 @@ one-way, each importing only those before it:
     creation    tensor(), zeros(), randn(), Generator ...
     functional  exp(), cat(), softmax(), cross_entropy() ...
     nn, optim   layers, nn.functional, optimizers
+    symbolic    gradients derived with sympy (not imported here: `from tensorgrad import
+                symbolic`; functional fetches its fused ops from it on first use)
     data        the names data set and dataset builders
 """
 import numpy as _np

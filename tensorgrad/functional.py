@@ -1,12 +1,25 @@
 """Functions of tensors: the `tensorgrad.*` math functions and the neural-net functions of
-`tensorgrad.nn.functional`. All are composites of Tensor methods: none has a backward of
-its own, so each is differentiable by construction.
+`tensorgrad.nn.functional`.
+
+Most are composites of Tensor methods: none of those has a backward of its own, so each is
+differentiable by construction. Three are not: `cross_entropy` and `batch_norm` (training
+mode) run on fused ops whose backward tensorgrad derives with sympy from their forward, and
+`gelu` and `softplus` are defined by their formulas alone. Those ops live in
+`tensorgrad.symbolic`, above this module in the import graph; `_symbolic()` fetches it on
+first use, so `import tensorgrad` does not load sympy.
 """
 import numpy as np
 
 from . import ops
-from .arrays import DEFAULT_INT, normalize_dims
+from .arrays import DEFAULT_INT, count, normalize_dims
 from .tensor import Tensor, apply
+
+
+def _symbolic():
+    """tensorgrad.symbolic, imported on first use (a lazy hook: it sits above this module
+    and imports sympy). The fused ops it makes derive their backward once, then are cached."""
+    from . import symbolic
+    return symbolic
 
 
 def _tensor(x, name):
@@ -118,7 +131,9 @@ def cross_entropy(input, target, reduction="mean"):
     """The negative log-likelihood of the `target` classes under softmax(`input`).
 
     `input` holds logits of shape (N, C); `target` the N class indices. `reduction` is
-    'mean' (the default), 'sum' or 'none'.
+    'mean' (the default), 'sum' or 'none'. Runs on a fused op whose backward,
+    (softmax(input) - one_hot(target)) / N for 'mean', is derived from this forward by
+    `tensorgrad.symbolic` (exercise 2 of the lecture, solved by the engine).
     """
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits of shape (N, C), got {input.shape}")
@@ -132,12 +147,65 @@ def cross_entropy(input, target, reduction="mean"):
     if target.size and (target.min() < 0 or target.max() >= input.shape[1]):
         raise IndexError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}), "
                          f"got values from {target.min()} to {target.max()}")
-    losses = -log_softmax(input, 1)[np.arange(len(target)), target]
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "none":
-        return losses
-    raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
-                     f"got {reduction!r}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    logits = input._floating()
+    one_hot = np.zeros(logits.shape, logits.dtype)             # (N, C), in the logits' dtype
+    one_hot[np.arange(len(target)), target] = 1
+    op = _symbolic().builtin_op("cross_entropy_" + reduction)
+    return op(logits, Tensor._wrap(one_hot, None))
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation of `input` (N, C), or (N, L, C) normalised over N and L.
+
+    Features come last, as in `nn.BatchNorm1d` here. Training mode normalises with the
+    batch mean and the Bessel-corrected batch variance (divided by n - 1, as the lecture
+    does; PyTorch divides by n) on a fused op whose backward is derived from this forward
+    (exercise 3 of the lecture), and updates `running_mean` and `running_var` in place when
+    given. Evaluation mode normalises with the running statistics.
+    """
+    if input.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, L, C), got {input.shape}")
+    dims = tuple(range(input.ndim - 1))
+    x = input._floating()
+    features = (x.shape[-1],)
+    if training:
+        if count(x.shape, dims) < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per feature "
+                             f"to compute a variance, got input {x.shape}")
+        if running_mean is not None and running_var is not None:
+            _update_running_stats(x.data, dims, running_mean, running_var, momentum)
+        weight = Tensor(np.ones(features, x.dtype)) if weight is None else weight
+        bias = Tensor(np.zeros(features, x.dtype)) if bias is None else bias
+        return _symbolic().builtin_op("batch_norm")(x, weight, bias, eps=eps, dim=dims)
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    out = (x - running_mean) * (running_var + eps) ** -0.5
+    out = out * weight if weight is not None else out
+    return out + bias if bias is not None else out
+
+
+def _update_running_stats(x, dims, running_mean, running_var, momentum):
+    """running = (1 - momentum) * running + momentum * batch statistic, in place (numpy)."""
+    mean = x.mean(axis=dims, keepdims=True)
+    diff = x - mean
+    var = (diff * diff).sum(axis=dims) * (1 / (count(x.shape, dims) - 1))
+    m = momentum
+    running_mean.data[...] = (1 - m) * running_mean.data + m * mean.reshape(-1)
+    running_var.data[...] = (1 - m) * running_var.data + m * var.reshape(-1)
+
+
+def gelu(input, approximate="none"):
+    """GELU, x * Phi(x) for each element; approximate='tanh' for the tanh approximation.
+
+    Defined by its formula in `tensorgrad.symbolic`; its gradient is derived with sympy.
+    """
+    return _symbolic().gelu(_tensor(input, "gelu"), approximate)
+
+
+def softplus(input):
+    """log(1 + exp(x)) for each element, without overflow; its gradient is derived."""
+    return _symbolic().softplus(_tensor(input, "softplus"))

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ..creation import ones, rand, randn, zeros
+from ..functional import batch_norm
 from ..tensor import Tensor
 
 
@@ -136,6 +137,7 @@ class BatchNorm1d(Module):
     Training mode uses the batch's mean and its Bessel-corrected variance (divided by n-1,
     as the lecture does) and updates the running statistics with `momentum`; eval mode
     uses the running statistics. Input (N, C), or (N, L, C) normalised over N and L.
+    Runs on `functional.batch_norm`, whose training-mode backward is derived with sympy.
     """
 
     buffers = ("running_mean", "running_var")
@@ -151,19 +153,11 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3) or x.shape[-1] != self.weight.shape[0]:
             raise ValueError(f"BatchNorm1d: expected input (N, {self.weight.shape[0]}) or "
                              f"(N, L, {self.weight.shape[0]}), got {x.shape}")
-        dims = tuple(range(x.ndim - 1))
-        if self.training:
-            if math.prod(x.shape[:-1]) < 2:
-                raise ValueError(f"BatchNorm1d: training needs more than one value per "
-                                 f"feature to compute a variance, got input {x.shape}")
-            mean = x.mean(dims, keepdim=True)
-            var = x.var(dims, keepdim=True, unbiased=True)
-            m = self.momentum                            # running stats: plain arrays
-            self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean.data.reshape(-1)
-            self.running_var.data[...] = (1 - m) * self.running_var.data + m * var.data.reshape(-1)
-        else:
-            mean, var = self.running_mean, self.running_var
-        return self.weight * ((x - mean) * (var + self.eps) ** -0.5) + self.bias
+        if self.training and math.prod(x.shape[:-1]) < 2:
+            raise ValueError(f"BatchNorm1d: training needs more than one value per "
+                             f"feature to compute a variance, got input {x.shape}")
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          training=self.training, momentum=self.momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, eps={self.eps}, momentum={self.momentum}"

@@ -1,0 +1,290 @@
+"""Elementwise ops defined once, by a formula.
+
+`derive_local` differentiates an op's formula with sympy, simplifies the result (preferring a
+form that reuses the op's output, so `1 - tanh(x)**2` becomes `1 - out**2`) and
+`elementwise` turns a formula into a working tensorgrad op whose gradient is that derived
+derivative, compiled to numpy once per dtype.
+
+The op table's own elementwise ops (exp, tanh, ...) keep their hand-written gradients at run
+time; their derived derivatives are there to read and to check the hand-written ones against.
+"""
+import numpy as np
+import sympy as sp
+
+from .. import ops
+from ..tensor import Tensor, apply
+from .algebra import (KernelPrinter, compile_source, cost, denominators, numbers_as_floats,
+                      unique_inverse)
+
+DOMAINS = {"real": {"real": True}, "positive": {"positive": True}}
+
+
+class LocalDerivative:
+    """The derivation of an elementwise op's local derivative(s), for display and compiling.
+
+    `formula` is the forward (a sympy expression of `variables`); `raw[v]` is sympy's
+    derivative with respect to v, `simplified[v]` the form tensorgrad uses, which may be
+    written with `out`, the op's output.
+    """
+
+    def __init__(self, name, formula, variables, raw, simplified, out):
+        self.name, self.formula, self.variables = name, formula, variables
+        self.raw, self.simplified, self.out = raw, simplified, out
+
+    def __getitem__(self, variable):
+        """The simplified derivative with respect to the variable named `variable`."""
+        return self.simplified[self._variable(variable)]
+
+    def _variable(self, name):
+        for v in self.variables:
+            if v.name == str(name):
+                return v
+        raise KeyError(f"{self.name}: no variable {name}; it has "
+                       f"{', '.join(v.name for v in self.variables)}")
+
+    def kernel(self, variable):
+        """The simplified derivative by `variable` compiled to numpy: f(out, *variables)."""
+        v = self._variable(variable)
+        return compile_elementwise(f"{self.name}_d{v}", self.simplified[v],
+                                   (self.out,) + tuple(self.variables))
+
+    def __str__(self):
+        lines = [f"{self.name}: out = {self.formula}"]
+        for v in self.variables:
+            line = f"  d out/d{v} = {self.raw[v]}"
+            if self.simplified[v] != self.raw[v]:
+                line += f"  =  {self.simplified[v]}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<LocalDerivative {self.name}: " + "; ".join(
+            f"d/d{v} = {self.simplified[v]}" for v in self.variables) + ">"
+
+    def latex(self):
+        """The derivation as LaTeX lines: the forward, then each derivative, raw = simplified."""
+        lines = [rf"\mathrm{{out}} = {sp.latex(self.formula)}"]
+        for v in self.variables:
+            line = rf"\frac{{\partial\,\mathrm{{out}}}}{{\partial {sp.latex(v)}}} = {sp.latex(self.raw[v])}"
+            if self.simplified[v] != self.raw[v]:
+                line += f" = {sp.latex(self.simplified[v])}"
+            lines.append(line)
+        return " \\\\\n".join(lines)
+
+
+def parse_formula(name, formula, variables=("x",), domain="real", constants=None):
+    """`formula` (a string or sympy expression) as a sympy expression of `variables`.
+
+    Other names must be given numbers in `constants`; anything left over is an error naming
+    the symbols that cannot be bound.
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"{name}: domain must be one of {sorted(DOMAINS)}, got {domain!r}")
+    symbols = tuple(sp.Symbol(v, **DOMAINS[domain]) for v in variables)
+    constants = dict(constants or {})
+    names = {s.name: s for s in symbols} | {k: sp.Symbol(k) for k in constants}
+    if isinstance(formula, str):
+        try:
+            expr = sp.sympify(formula, locals=names)
+        except (sp.SympifyError, SyntaxError, TypeError) as e:
+            raise ValueError(f"{name}: cannot read the formula {formula!r}: {e}") from None
+    elif isinstance(formula, sp.Basic):
+        expr = formula.xreplace({s: names[s.name] for s in formula.free_symbols
+                                 if s.name in names})
+    else:
+        raise TypeError(f"{name}: the formula must be a string or a sympy expression, "
+                        f"got {type(formula).__name__}")
+    if not isinstance(expr, sp.Expr):
+        raise ValueError(f"{name}: the formula {formula!r} is not an expression with a value "
+                         f"(got a {type(expr).__name__})")
+    expr = expr.xreplace({names[k]: sp.sympify(v) for k, v in constants.items()})
+    unbound = sorted(s.name for s in expr.free_symbols if s not in symbols)
+    if unbound:
+        raise ValueError(
+            f"{name}: the formula {expr} has free symbol(s) {', '.join(unbound)} that cannot be "
+            f"bound: an elementwise op's formula may use only {', '.join(variables)}; give "
+            f"other names a value as a keyword constant, e.g. {unbound[0]}=0.1")
+    return expr, symbols
+
+
+def derive_local(name, formula, variables=("x",), domain="real", constants=None):
+    """Differentiate an elementwise formula with respect to each variable, and simplify."""
+    expr, symbols = parse_formula(name, formula, variables, domain, constants)
+    out = output_symbol(expr)
+    raw, simplified = {}, {}
+    for v in symbols:
+        d = sp.diff(expr, v)
+        if d.has(sp.Derivative, sp.Subs):
+            bad = sorted(str(a.expr) for a in d.atoms(sp.Derivative))
+            raise ValueError(f"{name}: {expr} is not differentiable with respect to {v}: "
+                             f"sympy cannot differentiate {', '.join(bad) or d}")
+        d = d.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] != (0,),
+                      lambda e: sp.Heaviside(e.args[0], 0))     # relu'(0) = 0, as PyTorch
+        raw[v] = d
+        simplified[v] = _simplest(d, expr, symbols, out)
+    return LocalDerivative(name, expr, symbols, raw, simplified, out)
+
+
+def output_symbol(expr):
+    """The symbol `out` for the output of `expr`, with the sign sympy can tell it has."""
+    if expr.is_positive:
+        return sp.Symbol("out", positive=True)
+    if expr.is_nonnegative:
+        return sp.Symbol("out", nonnegative=True)
+    return sp.Symbol("out", real=True)
+
+
+def _simplest(d, expr, symbols, out):
+    """The cheapest correct form of the derivative `d` of `expr`, preferring one with `out`.
+
+    Candidates: `d` itself; sympy's simplification of it (for small expressions: simplify
+    is slow on large ones); `d` with the forward replaced by `out` (1 - tanh(x)**2 becomes
+    1 - out**2); and each of those with a variable written through the output, when the
+    formula has a single real inverse (x = log(out/(1 - out)) turns sigmoid's
+    exp(-x)*out**2 into out*(1 - out)). A candidate may not divide by a variable the
+    derivative did not already divide by (log's 1/x must not become out/(x*out)).
+    """
+    forms = [d, d.subs(expr, out)]
+    if cost(d) <= MAX_SIMPLIFY_COST:
+        forms.append(sp.simplify(d))
+    if cost(expr) <= MAX_SOLVE_COST:
+        for v in symbols:
+            inverse = unique_inverse(out, expr, v)
+            if inverse is not None:
+                forms += [sp.simplify(f.xreplace({v: inverse}))
+                          for f in list(forms) if v in f.free_symbols]
+    allowed = denominators(d)
+    safe = [f for f in forms if (denominators(f) & set(symbols)) <= allowed]
+    return min(safe, key=lambda f: (cost(f), out not in f.free_symbols))
+
+
+MAX_SIMPLIFY_COST = 20    # sympy.simplify takes seconds on gelu_tanh's derivative
+MAX_SOLVE_COST = 8        # and sympy.solve on a formula that large may not finish
+
+
+# ---------------------------------------------------------------- compiling to an op
+
+def compile_elementwise(name, expr, params):
+    """`expr` (of the sympy symbols `params`) as a numpy function of arrays, with its source."""
+    printer = KernelPrinter()
+    args = ", ".join(p.name for p in params)
+    source = f"def {name}({args}):\n    return {printer.doprint(numbers_as_floats(expr))}\n"
+    return compile_source(source, name)
+
+
+class ElementwiseFunction:
+    """A differentiable elementwise op made from a formula: call it on a Tensor.
+
+    `op` is its class in the op-table pattern: `forward` on arrays (the given numpy function,
+    or the formula compiled) and `grad_x`, the derived derivative compiled to numpy (once
+    per dtype) times the incoming gradient. `derivative` shows the derivation.
+    """
+
+    def __init__(self, name, formula, forward=None, domain="real", **constants):
+        self.name = name
+        self.derivative = derive_local(name, formula, ("x",), domain, constants)
+        (x,) = self.derivative.variables
+        self.formula = self.derivative.formula
+        self.forward_kernel = forward or compile_elementwise(
+            f"{name}_forward", self.formula, (x,))
+        self._grad = compile_elementwise(f"{name}_derivative",
+                                         self.derivative.simplified[x],
+                                         (self.derivative.out, x))
+        self.op = self._make_op()
+
+    def _make_op(self):
+        fn, grad, forward = self.name, self._grad, self.forward_kernel
+
+        def forward_(x):
+            """The forward, in x's dtype and shape."""
+            out = forward(x)
+            return np.broadcast_to(np.asarray(out, dtype=x.dtype), x.shape)
+
+        def grad_x(g, out, x):
+            """g times the derived derivative."""
+            return g * np.asarray(grad(out, x), dtype=x.dtype)
+
+        return type(fn.title().replace("_", ""), (ops.Op,),
+                    {"name": fn, "formula": str(self.formula), "forward": forward_,
+                     "grad_x": grad_x, "__doc__": f"{fn}(x) = {self.formula}, derived."})
+
+    def __call__(self, input):
+        """Apply the op to each element of `input` (a Tensor, or anything tensor() takes)."""
+        t = input if isinstance(input, Tensor) else Tensor(input)
+        return apply(self.op, t._floating())
+
+    def __repr__(self):
+        return f"<elementwise op {self.name}: {self.formula}>"
+
+
+def elementwise(name, formula, forward=None, domain="real", **constants):
+    """A new differentiable elementwise op from its formula alone.
+
+        softplus = elementwise("softplus", "log(1 + exp(x))", forward=lambda x: np.logaddexp(0, x))
+        y = softplus(x)                       # a Tensor in the graph; y.sum().backward() works
+
+    The formula is a string sympy reads, or a sympy expression, in the variable `x`; other
+    names need a value as keyword constants (`elementwise("leaky", "Max(x, a*x)", a=0.01)`).
+    `forward` optionally replaces the compiled formula with a numerically better numpy
+    function of the same value; the gradient is always the derived one. `domain="positive"`
+    declares x > 0 (for log, sqrt and powers).
+    """
+    return ElementwiseFunction(name, formula, forward, domain, **constants)
+
+
+# ---------------------------------------------------------------- the built-in formulas
+
+def table_ops():
+    """The op table's ops that carry a formula, by name (exp, tanh, pow, ...)."""
+    return {c.name: c for c in vars(ops).values()
+            if isinstance(c, type) and issubclass(c, ops.Op) and c.formula}
+
+
+POSITIVE_DOMAIN = {"log", "sqrt", "pow"}     # formulas that are real only for x > 0 (or a > 0)
+
+DERIVED_OPS = {   # elementwise ops that exist only as formulas; their gradients are derived
+    "softplus": ("log(1 + exp(x))", lambda x: np.logaddexp(0, x)),
+    "gelu": ("x/2*(1 + erf(x/sqrt(2)))", None),
+    "gelu_tanh": ("x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))", None),
+}
+
+_local_cache, _derived_cache = {}, {}
+
+
+def derived_op(name):
+    """The built-in formula-only op `name` (softplus, gelu, gelu_tanh), made on first use."""
+    if name not in _derived_cache:
+        if name not in DERIVED_OPS:
+            raise KeyError(f"no derived elementwise op {name!r}; there are "
+                           f"{', '.join(sorted(DERIVED_OPS))}")
+        formula, forward = DERIVED_OPS[name]
+        _derived_cache[name] = elementwise(name, formula, forward)
+    return _derived_cache[name]
+
+
+def derivative(op):
+    """The derived local derivative of an elementwise op, for display (str() and .latex()).
+
+    `op` is a name from the op table ("tanh", "pow", ...), a formula-only op ("gelu"), an
+    op made with `elementwise`, or an op class. Derived with sympy once, then cached.
+    """
+    if isinstance(op, ElementwiseFunction):
+        return op.derivative
+    name = op if isinstance(op, str) else getattr(op, "name", None)
+    if name in _local_cache:
+        return _local_cache[name]
+    table = table_ops()
+    if name in table:
+        formula = table[name].formula
+        variables = ("x",) if "x" in formula else ("a", "b")
+        domain = "positive" if name in POSITIVE_DOMAIN else "real"
+        result = derive_local(name, formula, variables, domain)
+        if name == "pow":       # a**b is real for a > 0 only; b may be any real
+            result = derive_local(name, formula, variables, "positive")
+    elif name in DERIVED_OPS:
+        result = derived_op(name).derivative
+    else:
+        raise KeyError(f"derivative: no elementwise op {op!r}; known: "
+                       f"{', '.join(sorted(set(table) | set(DERIVED_OPS)))}")
+    _local_cache[name] = result
+    return result

@@ -1,0 +1,319 @@
+"""Fused ops as ops of the op table: the forward and each derived gradient compiled to numpy.
+
+A kernel is generated Python source, one numpy statement per step of the forward that the
+result needs, then the result (with common subexpressions computed once). Reduced axes are
+passed in as tuples of array axes (negative, so inputs with fewer dimensions, such as a
+(C,) gain against (N, C), line up as numpy broadcasting does), lengths as Python integers.
+The forward saves the steps it computes; a gradient kernel reads those instead of
+computing them again. Compiled once per op, input and dtype; `kernel.source` shows the code.
+"""
+import math
+
+import numpy as np
+import sympy as sp
+
+from .. import ops
+from ..arrays import normalize_dims
+from ..tensor import Tensor, apply
+from .algebra import KernelPrinter, compile_source, numbers_as_floats, support
+
+
+class KernelWriter:
+    """Writes the numpy source of a fused definition's forward and gradients."""
+
+    def __init__(self, definition):
+        self.d = definition
+        f = definition.forward
+        self.printer = KernelPrinter({a.index: f"_axes_{name}" for name, a in f.axes.items()})
+        self.params = ([_name(definition.g), _name(definition.out)] + definition.tensor_names
+                       + list(definition.defaults)
+                       + [str(a.length) for a in f.axes.values()]
+                       + [f"_axes_{name}" for name in f.axes])
+
+    def code(self, expr):
+        """`expr` as numpy source."""
+        return self.printer.doprint(numbers_as_floats(expr))
+
+    def step_code(self, step):
+        """(source, symbols it reads) for one step; log(sum(exp(h))) becomes a stable call."""
+        f = self.d.forward
+        if not step.is_sum and isinstance(step.expr, sp.log):
+            inner = f.step_of(step.expr.args[0])
+            if inner is not None and inner.is_sum and isinstance(inner.expr, sp.exp):
+                h = inner.expr.args[0]
+                return f"_logsumexp({self.code(h)}, _axes_{inner.axis.name})", h.free_symbols
+        definition = step.definition()
+        return self.code(definition), definition.free_symbols
+
+    def needed(self, result, given=()):
+        """The steps `result` reads, directly or through other steps, in forward order, each
+        with its code (None for a step in `given`, which is read, not computed)."""
+        f = self.d.forward
+        wanted, code = set(result.free_symbols), {}
+        for step in reversed(f.steps):
+            if step.symbol not in wanted:
+                continue
+            if step.symbol in given:
+                code[step] = None
+            else:
+                code[step], reads = self.step_code(step)
+                wanted |= reads
+        return [(s, code[s]) for s in f.steps if s in code]
+
+    def source(self, fname, result, given=(), saves=False):
+        """A function computing `result` from the inputs. Steps in `given` (the output, and
+        whatever the forward saved) are read from `saved` instead of being computed again;
+        with `saves`, the function stores every step it computes there."""
+        body, computed = [], []
+        for step, code in self.needed(result, given):
+            if code is None:
+                if step.symbol != self.d.out:            # the output is an argument
+                    body.append(f"    {step.name} = saved[{step.name!r}]")
+            else:
+                body.append(f"    {step.name} = {code}")
+                if step.symbol != self.d.out:
+                    computed.append(step.name)
+        temps, (value,) = sp.cse(result, symbols=sp.numbered_symbols("_t"), optimizations=None)
+        body += [f"    {t} = {self.code(e)}" for t, e in temps]
+        if saves:
+            body.append("    saved.update(" + ", ".join(f"{n}={n}" for n in computed) + ")")
+        body.append(f"    return {self.code(value)}")
+        params = ", ".join(self.params + ["saved"])
+        return f"def {fname}({params}):\n" + "\n".join(body) + "\n"
+
+    def forward_source(self):
+        """The forward: every step the output needs, each saved for the backward."""
+        return self.source(f"{self.d.name}_forward", self.d.out, saves=True)
+
+    def gradient_source(self, input):
+        """The gradient for `input`, reading the output and the forward's saved steps."""
+        saved = {s.symbol for s, _ in self.needed(self.d.out)}
+        return self.source(f"{self.d.name}_grad_{input}", self.d.gradient(input),
+                           given=saved | {self.d.out})
+
+
+def _name(symbol):
+    return str(symbol.base if isinstance(symbol, sp.Indexed) else symbol)
+
+
+class FusedOp:
+    """A fused op made from a forward definition: call it on tensors.
+
+    Its class in the op table (`.op`) has a numpy `forward` (the definition compiled) and
+    one `grad_<input>` per tensor input, each the derived, simplified gradient compiled to
+    numpy: made on first use and cached per dtype. `derivation()` shows the work.
+    """
+
+    def __init__(self, definition, dim=None):
+        self.definition = definition
+        self.name = definition.name
+        self.default_dim = dim
+        self.writer = KernelWriter(definition)
+        self._kernels = {}
+        self._op = None
+        f = definition.forward
+        self.out_indices = support(definition.out, f.indices)
+        lengths = [a.length for a in f.axes.values()]
+        self.denominators = [(den, sp.lambdify(lengths, den, modules="math"))
+                             for den in definition.length_denominators()]
+        self.varies = {name: [ax.index in support(f.inputs[t], f.indices)      # per call,
+                              for t in definition.tensor_names]              # no sympy
+                       for name, ax in f.axes.items()}
+        self.length_names = {name: str(ax.length) for name, ax in f.axes.items()}
+
+    # ------------------------------------------------------------ kernels
+
+    def kernel(self, which, dtype):
+        """The compiled kernel 'forward' or the gradient for input `which`, for `dtype`."""
+        key = (which, np.dtype(dtype))
+        if key not in self._kernels:
+            if which == "forward":
+                source, fname = self.writer.forward_source(), f"{self.name}_forward"
+            else:
+                source, fname = self.writer.gradient_source(which), f"{self.name}_grad_{which}"
+            self._kernels[key] = compile_source(source, fname)
+        return self._kernels[key]
+
+    @property
+    def op(self):
+        """The op-table class of this fused op (forward and grad_* on numpy arrays)."""
+        if self._op is None:
+            self._op = _make_op_class(self)
+        return self._op
+
+    # ------------------------------------------------------------ calling
+
+    def __call__(self, *tensors, dim=None, keepdim=False, **scalars):
+        """Apply the op. `dim`: the array axes to reduce over, an int or tuple for an op with
+        one reduced axis, a dict {axis name: int or tuple} for several."""
+        d = self.definition
+        if len(tensors) != len(d.tensor_names):
+            raise TypeError(f"{self.name}: expected {len(d.tensor_names)} tensors "
+                            f"({', '.join(d.tensor_names)}), got {len(tensors)}")
+        unknown = set(scalars) - set(d.defaults)
+        if unknown:
+            raise TypeError(f"{self.name}: unexpected argument(s) {sorted(unknown)}; the "
+                            f"number arguments are {sorted(d.defaults) or 'none'}")
+        tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+        dtype = tensors[0]._floating().dtype
+        tensors = [t.to(dtype) for t in tensors]
+        shapes = [t.shape for t in tensors]
+        try:
+            full = np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ValueError(f"{self.name}: input shapes {', '.join(map(str, shapes))} cannot "
+                             "be broadcast together") from None
+        axes = self.axes_for(self.default_dim if dim is None else dim, len(full))
+        lengths = self.check_shapes(shapes, full, axes)
+        values = {k: float(v) for k, v in (d.defaults | scalars).items()}
+        return apply(self.op, *tensors, call=Call(self, full, axes, lengths, keepdim, values))
+
+    def axes_for(self, dim, ndim):
+        """`dim` as {axis name: tuple of negative array axes}, checked against `ndim`."""
+        names = list(self.definition.forward.axes)
+        if dim is None:
+            raise TypeError(f"{self.name}: say which array axes to reduce over with dim=")
+        if not isinstance(dim, dict):
+            if len(names) != 1:
+                raise TypeError(f"{self.name}: reduces over {', '.join(names)}; pass dim= as a "
+                                "dict {axis name: array axis}")
+            dim = {names[0]: dim}
+        if set(dim) != set(names):
+            raise ValueError(f"{self.name}: dim= must give the array axes of {names}, got "
+                             f"{sorted(dim)}")
+        axes, used = {}, set()
+        for name in names:
+            found = normalize_dims(dim[name], ndim, self.name) if ndim else None
+            if not found:
+                raise IndexError(f"{self.name}: cannot reduce over axis {dim[name]} of an input "
+                                 f"with {ndim} dimensions")
+            if used & set(found):
+                raise ValueError(f"{self.name}: array axis used for two reduced axes: {dim}")
+            used |= set(found)
+            axes[name] = tuple(a - ndim for a in found)
+        return axes
+
+    def check_shapes(self, shapes, full, axes):
+        """Each input must vary along its reduced axes (or be size 1 there if it does not).
+        Returns the length of each reduced axis, by the name of its length symbol."""
+        lengths = {}
+        for name, length in self.length_names.items():
+            n = math.prod(full[a] for a in axes[name])
+            if n == 0:
+                raise ValueError(f"{self.name}: cannot reduce over an empty axis ({name} has "
+                                 f"length 0 in a shape {full})")
+            lengths[length] = n
+            for tname, shape, varies in zip(self.definition.tensor_names, shapes,
+                                            self.varies[name]):
+                sizes = [shape[a] if -a <= len(shape) else 1 for a in axes[name]]
+                want = [full[a] for a in axes[name]] if varies else [1] * len(sizes)
+                if sizes != want:
+                    kind = "varies along" if varies else "is constant along"
+                    raise ValueError(
+                        f"{self.name}: {tname} {kind} the reduced axis {name} (array axes "
+                        f"{axes[name]} of {full}), so its sizes there must be {want}; "
+                        f"got shape {shape}")
+        for den, value in self.denominators:
+            if value(*lengths.values()) == 0:
+                raise ValueError(f"{self.name}: the forward divides by {den}, which is 0 for "
+                                 f"{', '.join(f'{k} = {v}' for k, v in lengths.items())}")
+        return lengths
+
+    # ------------------------------------------------------------ display
+
+    def gradient(self, input):
+        """The derived, simplified gradient with respect to tensor input `input` (sympy)."""
+        return self.definition.gradient(input)
+
+    def derivation(self, inputs=None):
+        """The work: forward, chain-rule gradient and simplified gradient (str(), .latex())."""
+        from .show import Derivation
+        return Derivation(self.definition, inputs)
+
+    def __repr__(self):
+        return f"<fused op {self.name}({', '.join(self.definition.tensor_names)})>"
+
+
+class Call:
+    """What one application of a fused op needs besides its arrays (the node's attribute):
+    the kernels' keyword arguments (numbers, lengths, reduced array axes), the output's
+    shape with and without the reduced axes, and the steps the forward saved for the
+    backward (as PyTorch's ctx.save_for_backward)."""
+
+    __slots__ = ("kwargs", "kept", "shape", "saved")
+
+    def __init__(self, fused, full, axes, lengths, keepdim, values):
+        self.kwargs = values | lengths | {f"_axes_{name}": a for name, a in axes.items()}
+        dropped = {a for name, ax in fused.definition.forward.axes.items()
+                   if ax.index not in fused.out_indices for a in axes[name]}
+        self.kept = tuple(1 if a - len(full) in dropped else s for a, s in enumerate(full))
+        self.shape = self.kept if keepdim else tuple(
+            s for a, s in enumerate(full) if a - len(full) not in dropped)
+        self.saved = {}
+
+    def __repr__(self):
+        return f"Call({', '.join(f'{k}={v}' for k, v in self.kwargs.items())})"
+
+
+def _make_op_class(fused):
+    """The op-table class for `fused`: numpy forward, one grad_<input> per tensor input."""
+    d = fused.definition
+
+    def forward(*arrays, call):
+        """The compiled forward; the output without the reduced axes unless keepdim."""
+        dtype = arrays[0].dtype
+        out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs,
+                                              saved=call.saved)
+        out = np.asarray(out, dtype)
+        if out.shape != call.kept:
+            out = np.broadcast_to(out, call.kept)
+        return out.reshape(call.shape)
+
+    def make_grad(k, input_name):
+        """grad_<input_name>: the compiled derived gradient of tensor input k."""
+        def grad(g, out, *arrays, call):
+            g, out, x = g.reshape(call.kept), out.reshape(call.kept), arrays[k]
+            r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs,
+                                                  saved=call.saved)
+            r = np.asarray(r, x.dtype)
+            return r if r.shape == x.shape else np.broadcast_to(
+                r, np.broadcast_shapes(r.shape, x.shape))
+        grad.__name__ = f"grad_{input_name}"
+        grad.__doc__ = f"The derived gradient of {d.name} with respect to {input_name}."
+        return grad
+
+    namespace = {"name": d.name, "fused": fused, "forward": forward,
+                 "__doc__": f"{d.name}: a fused op; forward and gradients derived with sympy."}
+    for k, input_name in enumerate(d.tensor_names):
+        namespace[f"grad_{input_name}"] = make_grad(k, input_name)
+    class_name = "".join(part.title() for part in d.name.split("_"))
+    return type(class_name, (ops.Op,), namespace)
+
+
+def fused_op(fn=None, *, name=None, axes=None, along=None, positive=(), dim=None,
+             output="out", upstream="g"):
+    """A fused op from its forward definition; usable as a decorator.
+
+        @fused_op(dim=-1, positive=("eps",))
+        def layer_norm(f, x, weight, bias, eps=1e-5):
+            mean = f.let("mean", f.mean(x))
+            var = f.let("var", f.mean((x - mean)**2))
+            xhat = f.let("xhat", (x - mean) / sympy.sqrt(var + eps))
+            return weight * xhat + bias
+
+        y = layer_norm(x, weight, bias)       # Tensors; y.sum().backward() works
+
+    `fn(f, *tensors, **numbers)`: arguments without a default are tensors, with one are
+    numbers. `axes` names each reduced axis and its length (default {"i": "n"}); `along`
+    says which axes each tensor varies along (default: all); `positive` lists number
+    arguments known to be > 0; `dim` is the default array axes to reduce over. The gradients
+    are derived with sympy on first use, simplified, and compiled to numpy.
+    """
+    from .fused import FusedDefinition
+
+    def build(fn):
+        """The FusedOp of definition `fn`."""
+        definition = FusedDefinition(fn, name, axes, along, positive, output, upstream)
+        return FusedOp(definition, dim)
+
+    return build if fn is None else build(fn)

@@ -1,0 +1,94 @@
+"""Showing the work: a fused op's derivation as readable text and as LaTeX."""
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+
+class ReadablePrinter(StrPrinter):
+    """Text with `sum_i(...)` for a sum over i; x[i] keeps its index (it varies along i)."""
+
+    def _print_Sum(self, e):
+        body = self._print(e.function)
+        for index, _, _ in e.limits:
+            body = f"sum_{index}({body})"
+        return body
+
+
+class IndexedLatexPrinter(LatexPrinter):
+    """LaTeX with long names set upright (bnvar\\_inv, not bnvar_{inv}), indices as subscripts."""
+
+    def _print_Symbol(self, e, style="plain"):
+        return _name(e.name)
+
+    def _print_Indexed(self, e):
+        indices = ",".join(self._print(i) for i in e.indices)
+        return _name(str(e.base.label)) + "_{" + indices + "}"
+
+
+def _name(name):
+    """A one-letter name in italics (n, i, g), a longer one upright (bnvar_inv)."""
+    return name if len(name) == 1 else r"\mathrm{" + name.replace("_", r"\_") + "}"
+
+
+def text(expr):
+    """`expr` as readable text (see ReadablePrinter)."""
+    return ReadablePrinter().doprint(expr)
+
+
+def latex(expr):
+    """`expr` as LaTeX."""
+    return IndexedLatexPrinter().doprint(expr)
+
+
+class Derivation:
+    """The derivation of a fused op's gradients: forward steps, chain rule, simplified.
+
+    `str()` gives text, `.latex()` LaTeX (an `aligned` block), `.steps()` the pieces as
+    (label, sympy expression) pairs for other renderers (docs, graph drawings).
+    """
+
+    def __init__(self, definition, inputs=None):
+        self.definition = definition
+        self.inputs = list(inputs) if inputs else list(definition.tensor_names)
+
+    def forward_steps(self):
+        """(name, right-hand side) per shown step; unnamed sums are written inline."""
+        f = self.definition.forward
+        hidden = {s.symbol: s.definition() for s in f.steps if not s.shown}
+        return [(s.symbol, s.expr.xreplace(hidden)) for s in f.steps if s.shown]
+
+    def steps(self):
+        """Every piece: ('forward', symbol, rhs), then per input ('raw' | 'simplified', ...)."""
+        d = self.definition
+        hidden = {s.symbol: s.definition() for s in d.forward.steps if not s.shown}
+        pieces = [("forward", sym, rhs) for sym, rhs in self.forward_steps()]
+        for name in self.inputs:
+            pieces.append(("raw", name, d.raw_gradient(name).xreplace(hidden)))
+            pieces.append(("simplified", name, d.gradient(name).xreplace(hidden)))
+        return pieces
+
+    def __str__(self):
+        d = self.definition
+        axes = ", ".join(f"{a.index} = 0 .. {a.length} - 1" for a in d.forward.axes.values())
+        lines = [f"{d.name}: forward ({axes})"]
+        lines += [f"  {text(sym)} = {text(rhs)}" for sym, rhs in self.forward_steps()]
+        g, out = text(d.g), text(d.out)
+        for kind, name, expr in self.steps():
+            if kind == "raw":
+                lines.append(f"gradient with respect to {name}, given {g} = dL/d{out}:")
+                lines.append(f"  chain rule:  d{name} = {text(expr)}")
+            elif kind == "simplified":
+                lines.append(f"  simplified:  d{name} = {text(expr)}")
+        return "\n".join(lines)
+
+    def latex(self):
+        """The derivation as one LaTeX `aligned` environment."""
+        rows = []
+        for kind, sym, expr in self.steps():
+            if kind == "forward":
+                rows.append(f"{latex(sym)} &= {latex(expr)}")
+            else:
+                label = r"\text{chain rule}" if kind == "raw" else r"\text{simplified}"
+                wrt = latex(self.definition.forward.inputs[sym])
+                rows.append(rf"\frac{{\partial L}}{{\partial {wrt}}} &= {latex(expr)} && {label}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
