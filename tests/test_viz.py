@@ -419,3 +419,11 @@ def test_makemore_without_dot_notes_it_in_one_line_and_carries_on(tmp_path, monk
     assert len(notes) == 1 and "not installed" in notes[0]
     assert not (tmp_path / "step_graph.svg").exists()
     assert (tmp_path / "summary.json").exists() and summary["steps_run"] == 20
+
+
+def test_ops_defined_by_a_formula_show_their_derived_derivative():
+    from tensorgrad import symbolic
+    cube = symbolic.elementwise("cube", "x**3")
+    y = cube(tg.tensor([1.0, 2.0], requires_grad=True))
+    assert viz.derivative_formulas(y.grad_fn.op) == {"x": "3*x**2"}
+    assert "3*x**2" in viz.draw(y).source

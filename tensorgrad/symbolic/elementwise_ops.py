@@ -204,8 +204,11 @@ class ElementwiseFunction:
             """g times the derived derivative."""
             return g * np.asarray(grad(out, x), dtype=x.dtype)
 
+        (x,) = self.derivative.variables
+        shown = {"x": str(self.derivative.simplified[x])}               # for drawings
         return type(fn.title().replace("_", ""), (ops.Op,),
-                    {"name": fn, "formula": str(self.formula), "forward": forward_,
+                    {"name": fn, "formula": str(self.formula), "derivative": shown,
+                     "forward": forward_,
                      "grad_x": grad_x, "__doc__": f"{fn}(x) = {self.formula}, derived."})
 
     def __call__(self, input):
