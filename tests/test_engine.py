@@ -913,3 +913,40 @@ def test_anomaly_mode_does_not_blame_ops_fed_with_nan():
     with torch.detect_anomaly():
         (x * 2).sum().backward()                           # NaN in, NaN out: not this op's fault
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+# ---------------------------------------------------------------- memory
+
+def test_a_dropped_graph_frees_its_arrays_without_the_garbage_collector():
+    import gc
+    import weakref
+
+    w = torch.randn(64, 64, requires_grad=True)
+    gc.disable()
+    try:
+        h = (w @ w).tanh()
+        saved = weakref.ref(h.grad_fn.out)          # an array only the graph holds
+        loss = (h * h).sum()
+        loss.backward()
+        del h, loss
+        assert saved() is None                     # freed by reference counting alone
+    finally:
+        gc.enable()
+    assert w.grad is not None
+
+
+def test_many_training_steps_keep_one_graph_alive():
+    import gc
+
+    w = torch.randn(8, 8, requires_grad=True)
+    x = torch.randn(4, 8)
+    gc.collect()
+    before = len(gc.get_objects())
+    for _ in range(200):
+        loss = ((x @ w).tanh() ** 2).mean()
+        w.grad = None
+        loss.backward()
+        with torch.no_grad():
+            w -= 0.01 * w.grad
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100    # no per-step leftovers
