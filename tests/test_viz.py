@@ -427,3 +427,15 @@ def test_ops_defined_by_a_formula_show_their_derived_derivative():
     y = cube(tg.tensor([1.0, 2.0], requires_grad=True))
     assert viz.derivative_formulas(y.grad_fn.op) == {"x": "3*x**2"}
     assert "3*x**2" in viz.draw(y).source
+
+
+def test_drawing_walks_long_chains_and_wide_fan_ins_without_recursion():
+    x = tg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(20_000):                    # far past Python's recursion limit
+        y = y * 1.0
+    assert viz.graph_size(viz.draw(y, max_nodes=None)) == (60_001, 60_000)
+    leaves = [tg.tensor(float(i), requires_grad=True) for i in range(1000)]
+    total = tg.stack(leaves).sum()
+    nodes, edges = viz.graph_size(viz.draw(total, max_nodes=None))
+    assert nodes > 3000 and edges > 3000
