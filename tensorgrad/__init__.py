@@ -19,7 +19,7 @@ one-way, each importing only those before it:
 """
 import numpy as _np
 
-from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import AnomalyWarning, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (Generator, arange, as_tensor, default_generator, from_numpy, full,
                        full_like, manual_seed, multinomial, ones, ones_like, rand, randint,
                        randn, tensor, zeros, zeros_like)
@@ -40,6 +40,6 @@ __all__ = [
     "Tensor", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
     "ones_like", "full_like", "arange", "randn", "rand", "randint", "multinomial",
     "Generator", "default_generator", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
-    "is_grad_enabled", "detect_anomaly", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "matmul", "flatten",
+    "is_grad_enabled", "detect_anomaly", "AnomalyWarning", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "matmul", "flatten",
     "cat", "stack", "all", "allclose", "float32", "float64", "int64", "long", "bool", "nn", "optim",
 ]

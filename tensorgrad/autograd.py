@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import sys
+import warnings
 import weakref
 
 import numpy as np
@@ -102,9 +103,11 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 class detect_anomaly(contextlib.ContextDecorator):
     """Find where NaN or Inf is born: inside this block (or decorated function), the first
-    op whose forward or backward turns finite values into NaN or Inf raises
-    FloatingPointError naming the op, its input shapes and the line of your code that
-    created it. Off by default: the checks cost a pass over every array."""
+    op whose forward or backward turns finite values into NaN (or a gradient into Inf)
+    raises FloatingPointError naming the op, its input shapes and the line of your code
+    that created it; an infinity from a forward (log(0)) gives an AnomalyWarning. Off by
+    default: the checks cost a pass over every array. Outside it, tensorgrad silences
+    numpy's floating-point warnings from its own code: NaN and Inf flow on quietly."""
 
     def __enter__(self):
         _anomaly.append(True)
@@ -123,14 +126,27 @@ def creation_site():
     return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
+class AnomalyWarning(UserWarning):
+    """A forward produced an infinity from finite inputs (like log(0) = -inf), in anomaly mode."""
+
+
 def check_finite(op_name, stage, arrays, result, site):
-    """Raise if `result` holds NaN or Inf although every array in `arrays` is finite."""
+    """In anomaly mode: complain if `result` holds NaN or Inf though all `arrays` are finite.
+
+    NaN is always an error. An infinity from a forward is a warning: log(0) = -inf is the
+    right value of a log-probability that is impossible. An infinity in a gradient is an
+    error: no update can use it.
+    """
     if np.isfinite(result).all() or not all(np.isfinite(a).all() for a in arrays):
         return
     bad = "NaN" if np.isnan(result).any() else "Inf"
     shapes = ", ".join(str(a.shape) for a in arrays)
-    raise FloatingPointError(f"{op_name}: the {stage} produced {bad} from finite inputs of "
-                             f"shapes {shapes}; the op was created at {site}")
+    message = (f"{op_name}: the {stage} produced {bad} from finite inputs of shapes {shapes}; "
+               f"the op was created at {site}")
+    if bad == "Inf" and stage == "forward":
+        warnings.warn(message, AnomalyWarning, stacklevel=2)
+    else:
+        raise FloatingPointError(message)
 
 
 # ---------------------------------------------------------------- in-place safety
@@ -258,8 +274,8 @@ def backward(root, grad, retain_graph=False):
             x = node.inputs[i]
             pg = unbroadcast(node.op.vjp(i, g, node.out, node.inputs, node.attrs), x.shape)
             if node.site is not None:
-                check_finite(node.op.name, f"backward (input {i})",
-                             node.inputs + (node.out, g), pg, node.site)
+                check_finite(node.op.name, f"backward (input {i})", node.inputs + (g,), pg,
+                             node.site)
             assert pg.shape == x.shape, (node.op.name, i, pg.shape, x.shape)
             grads[parent] = grads[parent] + pg if parent in grads else pg
         node.freed = not retain_graph

@@ -137,6 +137,9 @@ def cross_entropy(input, target, reduction="mean"):
     """
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits of shape (N, C), got {input.shape}")
+    if 0 in input.shape:
+        raise ValueError(f"cross_entropy: logits of shape {input.shape} are empty: a batch "
+                         "needs at least one row and one class")
     target = np.asarray(target)
     if target.shape != input.shape[:1]:
         raise ValueError(f"cross_entropy: {input.shape[0]} rows of logits but target has "

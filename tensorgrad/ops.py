@@ -14,9 +14,16 @@ Everything else (softmax, var, unsqueeze, ...) is a composite of these in `tenso
 `functional.py` and has no backward of its own. Adding an op: write its class here, call it
 from a Tensor method with `apply`, and add a gradient test (docs/adding-an-op.md).
 """
+import warnings
+
 import numpy as np
 
 from .arrays import count, expand_reduced, scatter_add
+
+# numpy warns when an op makes NaN or Inf (log(0), 0/0). tensorgrad leaves such values to
+# flow, as PyTorch does, and reports them in anomaly mode (autograd.detect_anomaly), so
+# numpy's warnings are silenced for code in tensorgrad itself, not for yours.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorgrad(\.|$)")
 
 
 class Op:

@@ -950,3 +950,22 @@ def test_many_training_steps_keep_one_graph_alive():
             w -= 0.01 * w.grad
     gc.collect()
     assert len(gc.get_objects()) - before < 100    # no per-step leftovers
+
+
+def test_log_of_zero_is_minus_inf_quietly_and_a_warning_in_anomaly_mode():
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: pytest resets warning filters around each test, which would
+    # hide the filter tensorgrad installs at import. -W default shows every warning.
+    script = ("import tensorgrad as tg; x = tg.tensor([0.0, 1.0]); "
+              "print(x.log().tolist(), (x / x).tolist())")
+    run = subprocess.run([sys.executable, "-W", "default", "-c", script],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "[-inf, 0.0] [nan, 1.0]"
+    assert "Warning" not in run.stderr
+    x = torch.tensor([0.0, 1.0])
+    with torch.detect_anomaly(), np.errstate(divide="ignore"):
+        with pytest.warns(torch.AnomalyWarning, match=r"log: the forward produced Inf"):
+            y = x.log()
+    assert y.tolist() == [-np.inf, 0.0]

@@ -565,10 +565,12 @@ def test_one_hot(num_classes):
 
 # ---------------------------------------------------------------- 3. property tests
 
-BINARY_FD = {op: BINARY[op] for op in ["add", "sub", "mul", "div"]}
+BINARY_FD = {op: BINARY[op] for op in ["add", "sub", "mul", "div", "pow"]}
 FINITE = dict(allow_nan=False, allow_infinity=False, allow_subnormal=False)
 ANY_VALUE = st.floats(-3, 3, **FINITE)
 AWAY_FROM_ZERO = st.one_of(st.floats(-3, -0.5, **FINITE), st.floats(0.5, 3, **FINITE))
+POSITIVE = st.floats(0.5, 3, **FINITE)
+VALUES = {"any": ANY_VALUE, "nonzero": AWAY_FROM_ZERO, "positive": POSITIVE}
 
 
 @pytest.mark.parametrize("op", list(BINARY_FD))
@@ -579,10 +581,8 @@ def test_binary_broadcasting_property(op, shapes, data):
     """Any two broadcastable shapes: each input's gradient is summed back to its own shape."""
     fn, kinds = BINARY_FD[op]
     a_shape, b_shape = shapes.input_shapes
-    a = data.draw(hnp.arrays(np.float64, a_shape, elements=ANY_VALUE), label="a")
-    b = data.draw(hnp.arrays(np.float64, b_shape,
-                             elements=AWAY_FROM_ZERO if kinds[1] == "nonzero" else ANY_VALUE),
-                  label="b")
+    a = data.draw(hnp.arrays(np.float64, a_shape, elements=VALUES[kinds[0]]), label="a")
+    b = data.draw(hnp.arrays(np.float64, b_shape, elements=VALUES[kinds[1]]), label="b")
     check_gradients(fn, [a, b], np.random.default_rng(0))
 
 
