@@ -439,3 +439,10 @@ def test_drawing_walks_long_chains_and_wide_fan_ins_without_recursion():
     total = tg.stack(leaves).sum()
     nodes, edges = viz.graph_size(viz.draw(total, max_nodes=None))
     assert nodes > 3000 and edges > 3000
+
+
+def test_fused_ops_are_titled_with_their_numbers_only():
+    bn = tg.nn.BatchNorm1d(4)
+    y = bn(tg.randn(8, 4, requires_grad=True))
+    source = viz.draw(y).source
+    assert "batch_norm(eps=1e-05)" in source and "_axes_" not in source

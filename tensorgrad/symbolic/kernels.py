@@ -240,9 +240,10 @@ class Call:
     shape with and without the reduced axes, and the steps the forward saved for the
     backward (as PyTorch's ctx.save_for_backward)."""
 
-    __slots__ = ("kwargs", "kept", "shape", "saved")
+    __slots__ = ("kwargs", "kept", "shape", "saved", "values")
 
     def __init__(self, fused, full, axes, lengths, keepdim, values):
+        self.values = values
         self.kwargs = values | lengths | {f"_axes_{name}": a for name, a in axes.items()}
         dropped = {a for name, ax in fused.definition.forward.axes.items()
                    if ax.index not in fused.out_indices for a in axes[name]}
@@ -250,6 +251,11 @@ class Call:
         self.shape = self.kept if keepdim else tuple(
             s for a, s in enumerate(full) if a - len(full) not in dropped)
         self.saved = {}
+
+    def __str__(self):
+        """The op's numbers as a drawing shows them: 'eps=1e-05'."""
+        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in self.values.items())
 
     def __repr__(self):
         return f"Call({', '.join(f'{k}={v}' for k, v in self.kwargs.items())})"
