@@ -12,6 +12,7 @@ import numpy as np
 
 from . import ops
 from .arrays import DEFAULT_INT, count, normalize_dims
+from .autograd import note_derived
 from .tensor import Tensor, apply
 
 
@@ -156,6 +157,7 @@ def cross_entropy(input, target, reduction="mean"):
     logits = input._floating()
     one_hot = np.zeros(logits.shape, logits.dtype)             # (N, C), in the logits' dtype
     one_hot[np.arange(len(target)), target] = 1
+    note_derived(one_hot, "one_hot", target)       # so generated code can build it again
     op = _symbolic().builtin_op("cross_entropy_" + reduction)
     return op(logits, Tensor._wrap(one_hot, None))
 
