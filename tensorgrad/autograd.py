@@ -296,6 +296,7 @@ def _deliver(tensor, g):
 
 _tracing = [False]
 derived_constants = {}     # id(array) -> (weak reference to it, kind, source arrays)
+traced_effects = []        # (function, array, arguments): an in-place update outside the graph
 
 
 @contextlib.contextmanager
@@ -308,9 +309,17 @@ def tracing():
         _tracing.pop()
         if not _tracing[-1]:
             derived_constants.clear()
+            traced_effects.clear()
 
 
 def note_derived(array, kind, *sources):
     """While tracing: `array` was computed as `kind` of `sources` (outside the graph)."""
     if _tracing[-1]:
         derived_constants[id(array)] = (weakref.ref(array), kind, sources)
+
+
+def note_effect(function, array, *arguments):
+    """While tracing: `function(array, *arguments)` updated state in place (batchnorm's
+    running statistics), so generated code must call it too."""
+    if _tracing[-1]:
+        traced_effects.append((function, array, arguments))

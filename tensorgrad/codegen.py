@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from . import ops
-from .autograd import _deliver, derived_constants, topological_order, tracing
+from .autograd import _deliver, derived_constants, topological_order, traced_effects, tracing
 from .tensor import Tensor
 
 
@@ -235,6 +235,7 @@ class Emitter:
             self.arg_of[id(array)] = self.fresh(_identifier(name, "x"))
             self.args.append((self.arg_of[id(array)], array))
         self.derived = {}           # id(array) -> its name, for constants rebuilt in the code
+        self.effects = []           # tensors the code updates in place (running statistics)
 
     def fresh(self, base):
         name, k = base, 1
@@ -406,6 +407,10 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
             e.line(f"{name} = {inputs_src[0]}.copy()", node.out.shape)
             e.line(f"{name}[{e.index(node.attrs['index'])}] = {inputs_src[1]}")
 
+        for function, array, arguments in traced_effects:
+            if array is node.out:
+                _effect(e, function, name, arguments)
+
     e.line("")
     e.line("# backward pass")
     dname, borrowed = {}, set()
@@ -446,7 +451,21 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
     source = (f"def {fname}({', '.join(params)}):\n" + doc
               + "\n".join(("    " + ln) if ln else "" for ln in e.lines) + "\n")
     leaf_tensors = [n.tensor() if n.tensor is not None else None for n in leaves]
-    return Program(source, fname, leaf_tensors, leaf_names, e.args, e.globals)
+    program = Program(source, fname, leaf_tensors, leaf_names, e.args, e.globals)
+    program.effects = e.effects
+    return program
+
+
+def _effect(e, function, name, arguments):
+    """A call that updates state outside the graph (running statistics), as the forward did."""
+    if e.standalone:
+        raise CodegenError(f"codegen: '{function.__name__}' updates state outside the graph; "
+                           "standalone code cannot do that yet (compile() can)")
+    call = e.globals_name(function, function.__name__)
+    args = ", ".join(e.globals_name(a, "state") if isinstance(a, Tensor) else repr(a)
+                     for a in arguments)
+    e.line(f"{call}({name}, {args})")
+    e.effects.extend(a for a in arguments if isinstance(a, Tensor))
 
 
 def _forward_source(e, node, inputs_src):
@@ -619,7 +638,10 @@ class CompiledStep:
         kept = [leaf.grad for leaf in program.leaves]
         for leaf in program.leaves:
             leaf.grad = None
+        state = [t.data.copy() for t in program.effects]
         loss = self._eager(args)
+        for t, before in zip(program.effects, state):       # updated once, by our code
+            t.data[...] = before
         eager = [leaf.grad for leaf in program.leaves]
         ours, grads = self._run(program, args)
         same = np.array_equal(np.asarray(ours), loss._data, equal_nan=True) and all(

@@ -230,3 +230,25 @@ def test_a_constant_computed_outside_the_graph_falls_back_to_eager():
     compiled(torch.tensor([1.0, 1.0, 1.0]))
     assert compiled.last == "eager"
     assert np.array_equal(w.grad.data, np.array([2.0, 2.0, 2.0], np.float32))
+
+
+def test_compiled_step_updates_batchnorm_running_stats_like_eager():
+    from tensorgrad import nn
+    torch.manual_seed(0)
+    models = [nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+              for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    compiled = codegen.compile(lambda x, y: F.cross_entropy(models[1](x), y))
+    rng = np.random.default_rng(5)
+    for k in range(4):
+        x = torch.tensor(rng.standard_normal((10, 6)).astype(np.float32))
+        y = torch.tensor(rng.integers(0, 3, 10))
+        for m in models:
+            m.zero_grad()
+        F.cross_entropy(models[0](x), y).backward()
+        compiled(x, y)
+        for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), (k, name)
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert np.array_equal(p.grad.data, q.grad.data)
+    assert compiled.last == "compiled"
