@@ -442,6 +442,8 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
             else:
                 dname[parent] = e.fresh("d" + var[parent])
                 e.line(f"{dname[parent]} = {expr}", shape)
+        if not e.standalone and g not in {v for k, v in dname.items() if k is not node}:
+            e.line(f"del {g}")                  # passed on: free it, as the engine does
 
     returned = [var[root]] + [dname.get(n, f"np.zeros_like({var[n]})") for n in leaves]
     e.line(f"return {', '.join(returned)}")
