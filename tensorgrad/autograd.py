@@ -287,3 +287,39 @@ def _deliver(tensor, g):
         return
     g = np.array(g, dtype=tensor.data.dtype)
     tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad.data + g, None)
+
+
+# ---------------------------------------------------------------- tracing, for codegen
+# While a step is traced for generated code (`tensorgrad.codegen.compile`), functions that
+# compute a constant array from their inputs outside the graph (cross_entropy's one-hot of
+# the targets) say how, so the generated code computes it again for new inputs.
+
+_tracing = [False]
+derived_constants = {}     # id(array) -> (weak reference to it, kind, source arrays)
+traced_effects = []        # (function, array, arguments): an in-place update outside the graph
+
+
+@contextlib.contextmanager
+def tracing():
+    """Record how constants are derived from inputs, for the duration of the block."""
+    _tracing.append(True)
+    try:
+        yield
+    finally:
+        _tracing.pop()
+        if not _tracing[-1]:
+            derived_constants.clear()
+            traced_effects.clear()
+
+
+def note_derived(array, kind, *sources):
+    """While tracing: `array` was computed as `kind` of `sources` (outside the graph)."""
+    if _tracing[-1]:
+        derived_constants[id(array)] = (weakref.ref(array), kind, sources)
+
+
+def note_effect(function, array, *arguments):
+    """While tracing: `function(array, *arguments)` updated state in place (batchnorm's
+    running statistics), so generated code must call it too."""
+    if _tracing[-1]:
+        traced_effects.append((function, array, arguments))

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import ops
 from .arrays import DEFAULT_INT, count, normalize_dims
+from .autograd import note_derived, note_effect
 from .tensor import Tensor, apply
 
 
@@ -156,6 +157,7 @@ def cross_entropy(input, target, reduction="mean"):
     logits = input._floating()
     one_hot = np.zeros(logits.shape, logits.dtype)             # (N, C), in the logits' dtype
     one_hot[np.arange(len(target)), target] = 1
+    note_derived(one_hot, "one_hot", target)       # so generated code can build it again
     op = _symbolic().builtin_op("cross_entropy_" + reduction)
     return op(logits, Tensor._wrap(one_hot, None))
 
@@ -181,6 +183,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              f"to compute a variance, got input {x.shape}")
         if running_mean is not None and running_var is not None:
             _update_running_stats(x.data, dims, running_mean, running_var, momentum)
+            note_effect(_update_running_stats, x.data, dims, running_mean, running_var,
+                        momentum)
         weight = Tensor(np.ones(features, x.dtype)) if weight is None else weight
         bias = Tensor(np.zeros(features, x.dtype)) if bias is None else bias
         return _symbolic().builtin_op("batch_norm")(x, weight, bias, eps=eps, dim=dims)

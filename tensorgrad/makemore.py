@@ -273,8 +273,9 @@ def parse_args(argv):
     p.add_argument("--lr-final", type=float, default=0.01, help="learning rate, second half")
     p.add_argument("--seed", type=int, default=2147483647)
     p.add_argument("--samples", type=int, default=20, help="names to sample at the end")
-    p.add_argument("--backward", choices=("autograd", "manual"), default="autograd",
-                   help="autograd (loss.backward()) or the hand-written backward")
+    p.add_argument("--backward", choices=("autograd", "manual", "compiled"), default="autograd",
+                   help="autograd (loss.backward()), the hand-written backward, or autograd "
+                   "compiled to generated numpy code (tensorgrad.codegen)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -325,6 +326,8 @@ def train(args):
             raise RuntimeError("the manual backward disagrees with autograd")
 
     from tqdm import tqdm
+    from . import codegen
+    compiled = codegen.compile(lambda Xb, Yb: F.cross_entropy(model(Xb), Yb))
     start, first = time.perf_counter(), optimizer.steps
     bar = tqdm(total=args.steps, initial=first, unit="step", disable=args.no_progress or None,
                dynamic_ncols=True, mininterval=0.5)
@@ -340,6 +343,9 @@ def train(args):
                 loss, grads = manual_step(model, Xb, Yb)
                 for p, grad in zip(model.parameters(), grads):
                     p.grad = grad
+            elif args.backward == "compiled":
+                model.zero_grad()
+                loss = compiled(Xb, Yb)
             else:
                 loss = autograd_step(model, Xb, Yb)
             optimizer.step()

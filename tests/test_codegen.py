@@ -1,0 +1,254 @@
+"""Generated code (tensorgrad.codegen): the backward pass as numpy source, and the compiled
+step. References: the engine's own gradients (bit for bit), and eager runs of the same step."""
+import numpy as np
+import pytest
+
+import tensorgrad as torch
+import tensorgrad.nn.functional as F
+from tensorgrad import codegen, viz
+
+
+def lecture_graph(n=32, n_hidden=64, seed=2147483647):
+    """The lecture's chunked forward pass on random parameters; returns (namespace, loss)."""
+    g = torch.Generator().manual_seed(seed)
+    vocab_size, n_embd, block_size = 27, 10, 3
+    C = torch.randn((vocab_size, n_embd), generator=g)
+    W1 = torch.randn((n_embd * block_size, n_hidden), generator=g) * (5/3) / 30**0.5
+    b1 = torch.randn(n_hidden, generator=g) * 0.1
+    W2 = torch.randn((n_hidden, vocab_size), generator=g) * 0.1
+    b2 = torch.randn(vocab_size, generator=g) * 0.1
+    bngain = torch.randn((1, n_hidden), generator=g) * 0.1 + 1.0
+    bnbias = torch.randn((1, n_hidden), generator=g) * 0.1
+    for p in [C, W1, b1, W2, b2, bngain, bnbias]:
+        p.requires_grad = True
+    Xb = torch.randint(0, vocab_size, (n, block_size), generator=g)
+    Yb = torch.randint(0, vocab_size, (n,), generator=g)
+    emb = C[Xb]
+    embcat = emb.view(emb.shape[0], -1)
+    hprebn = embcat @ W1 + b1
+    bnmeani = 1/n * hprebn.sum(0, keepdim=True)
+    bndiff = hprebn - bnmeani
+    bndiff2 = bndiff**2
+    bnvar = 1/(n-1) * bndiff2.sum(0, keepdim=True)
+    bnvar_inv = (bnvar + 1e-5)**-0.5
+    bnraw = bndiff * bnvar_inv
+    hpreact = bngain * bnraw + bnbias
+    h = torch.tanh(hpreact)
+    logits = h @ W2 + b2
+    logit_maxes = logits.max(1, keepdim=True).values
+    norm_logits = logits - logit_maxes
+    counts = norm_logits.exp()
+    counts_sum = counts.sum(1, keepdims=True)
+    counts_sum_inv = counts_sum**-1
+    probs = counts * counts_sum_inv
+    logprobs = probs.log()
+    loss = -logprobs[range(n), Yb].mean()
+    names = dict(locals())
+    viz.name_tensors(names)
+    return names, loss
+
+
+def run(program, loss):
+    """Call the generated function on the graph's own arrays; backpropagate the engine."""
+    out = program(*[leaf.data for leaf in program.leaves], *[a for _, a in program.args])
+    loss.backward()
+    return out
+
+
+def assert_bit_exact(program, loss):
+    out = run(program, loss)
+    assert np.array_equal(np.asarray(out[0]), loss.data)
+    assert len(out) - 1 == len(program.leaves) > 0
+    for leaf, grad in zip(program.leaves, out[1:]):
+        assert grad.shape == leaf.shape
+        assert grad.dtype == leaf.dtype, leaf.name
+        assert np.array_equal(grad, leaf.grad.data), leaf.name
+
+
+# ---------------------------------------------------------------- the lecture graph
+
+def test_lecture_graph_gradients_are_bit_exact():
+    names, loss = lecture_graph()
+    program = codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
+    assert [leaf.name for leaf in program.leaves] == ["C", "W1", "b1", "bngain", "bnbias",
+                                                      "W2", "b2"]
+    assert_bit_exact(program, loss)
+
+
+def test_lecture_graph_code_reads_like_the_exercise():
+    names, loss = lecture_graph()
+    source = codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]}).source
+    for line in ["dprobs = dlogprobs / probs", "dcounts_sum_inv = (dprobs * counts).sum(axis=1",
+                 "dh = dlogits @ W2.T", "dW2 = h.T @ dlogits", "np.add.at(dC",
+                 "demb = dembcat.reshape((32, 3, 10))", "# (32, 27)", "dbnvar_inv = "]:
+        assert line in source, line
+    assert "def forward_backward(C, W1, b1, bngain, bnbias, W2, b2, Xb, Yb):" in source
+
+
+def test_generated_code_runs_standalone_with_only_numpy():
+    names, loss = lecture_graph(n=16, n_hidden=8)
+    program = codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
+    assert program.globals == {}
+    namespace = {}
+    exec("import numpy as np\n" + program.source, namespace)
+    assert set(namespace) == {"np", "forward_backward", "__builtins__"}
+    arrays = [np.array(leaf.data) for leaf in program.leaves]
+    out = namespace["forward_backward"](*arrays, names["Xb"].numpy(), names["Yb"].numpy())
+    loss.backward()
+    for leaf, grad in zip(program.leaves, out[1:]):
+        assert np.array_equal(grad, leaf.grad.data), leaf.name
+
+
+# ---------------------------------------------------------------- every op, and broadcasting
+
+@pytest.mark.parametrize("shape_a, shape_b", [((3, 4), (4,)), ((3, 4), (1, 4)), ((3, 4), ()),
+                                              ((2, 3, 4), (3, 1)), ((4,), (3, 4))])
+def test_unbroadcast_sums_are_bit_exact(shape_a, shape_b):
+    rng = np.random.default_rng(0)
+    a = torch.tensor(rng.standard_normal(shape_a).astype(np.float32), requires_grad=True)
+    b = torch.tensor(rng.standard_normal(shape_b).astype(np.float32) + 3, requires_grad=True)
+    w = torch.tensor(rng.standard_normal(np.broadcast_shapes(shape_a, shape_b)).astype(np.float32))
+    loss = ((a * b + a / b - b) ** 2 * w).sum()
+    assert_bit_exact(codegen.generate(loss), loss)
+
+
+def test_many_ops_are_bit_exact():
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
+    v = torch.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    y = torch.cat([x.sigmoid(), x.relu(), (x.abs() + 1).sqrt()], 1)            # (4, 15)
+    z = y.T.reshape(5, 12).logsumexp(1) + x.max() - x.min(0).values.sum()
+    m = (x @ v).exp().clone() + (v @ x.T).tanh() + x.to(torch.float64).sum(1).to(torch.float32)
+    s = x.clone()
+    s[1:3] = v * 2
+    t = x.unsqueeze(0).expand(2, 4, 5).permute(2, 0, 1).mean((1, 2))
+    loss = z.sum() + m.sum() + (s * s).sum() + (t / 3).sum()
+    assert_bit_exact(codegen.generate(loss), loss)
+
+
+def test_an_op_without_source_form_is_refused_by_name():
+    logits = torch.randn(4, 5, requires_grad=True)
+    loss = F.cross_entropy(logits, torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(codegen.CodegenError, match="cross_entropy_mean"):
+        codegen.generate(loss)
+    program = codegen.generate(loss, standalone=False)      # through the op table
+    assert_bit_exact(program, loss)
+
+
+def test_a_graph_is_required():
+    with pytest.raises(ValueError, match="no recorded graph"):
+        codegen.generate(torch.ones(3).sum())
+
+
+# ---------------------------------------------------------------- the compiled step
+
+def make_model(n_hidden=16, seed=0):
+    rng = np.random.default_rng(seed)
+    r = lambda *s: torch.tensor(rng.standard_normal(s).astype(np.float32) * 0.3,  # noqa: E731
+                                requires_grad=True)
+    return [r(27, 10), r(30, n_hidden), r(n_hidden), r(n_hidden, 27), r(27)]
+
+
+def make_step(P):
+    def step(Xb, Yb):
+        C, W1, b1, W2, b2 = P
+        hprebn = C[Xb].view(Xb.shape[0], -1) @ W1 + b1
+        bnraw = (hprebn - hprebn.mean(0, keepdim=True)) / (hprebn.var(0, keepdim=True) + 1e-5).sqrt()
+        return F.cross_entropy(torch.tanh(bnraw) @ W2 + b2, Yb)
+    return step
+
+
+def batch(rng, n):
+    return torch.tensor(rng.integers(0, 27, (n, 3))), torch.tensor(rng.integers(0, 27, n))
+
+
+def test_compiled_step_equals_eager_over_several_steps():
+    P, Q = make_model(), make_model()
+    eager, compiled = make_step(P), codegen.compile(make_step(Q))
+    rng = np.random.default_rng(2)
+    for k in range(6):
+        Xb, Yb = batch(rng, 32)
+        for p, q in zip(P, Q):
+            p.grad = q.grad = None
+        loss = eager(Xb, Yb)
+        loss.backward()
+        closs = compiled(Xb, Yb)
+        assert compiled.last == ("traced" if k == 0 else "compiled")
+        assert closs.item() == loss.item()
+        for p, q in zip(P, Q):
+            assert np.array_equal(p.grad.data, q.grad.data)
+        with torch.no_grad():
+            for p, q in zip(P, Q):
+                p.data += -0.1 * p.grad.data
+                q.data += -0.1 * q.grad.data
+
+
+def test_compiled_step_accumulates_grads_like_eager():
+    P = make_model()
+    compiled = codegen.compile(make_step(P))
+    Xb, Yb = batch(np.random.default_rng(3), 8)
+    compiled(Xb, Yb)
+    once = P[1].grad.data.copy()
+    compiled(Xb, Yb)
+    compiled(Xb, Yb)
+    assert compiled.last == "compiled"
+    assert np.allclose(P[1].grad.data, 3 * once, rtol=1e-5)
+
+
+def test_new_shapes_trace_again():
+    P = make_model()
+    compiled = codegen.compile(make_step(P))
+    rng = np.random.default_rng(4)
+    compiled(*batch(rng, 32))
+    compiled(*batch(rng, 32))
+    assert compiled.last == "compiled"
+    for p in P:
+        p.grad = None
+    Xb, Yb = batch(rng, 16)
+    loss = compiled(Xb, Yb)
+    assert compiled.last == "traced" and "new input shapes" in compiled.explain()
+    expected = make_step(P)(Xb, Yb)
+    assert loss.item() == expected.item()
+    compiled(*batch(rng, 32))
+    assert compiled.last == "compiled" and len(compiled.programs) == 2
+
+
+def test_a_constant_computed_outside_the_graph_falls_back_to_eager():
+    w = torch.randn(3, requires_grad=True)
+
+    def step(x):
+        scale = torch.tensor(x.numpy() * 2)          # outside the graph: baked at the trace
+        return (w * scale).sum()
+
+    compiled = codegen.compile(step)
+    compiled(torch.tensor([1.0, 2.0, 3.0]))
+    w.grad = None
+    compiled(torch.tensor([5.0, 6.0, 7.0]))
+    assert compiled.last == "eager" and "disagreed" in compiled.explain()
+    assert np.array_equal(w.grad.data, np.array([10.0, 12.0, 14.0], np.float32))
+    w.grad = None
+    compiled(torch.tensor([1.0, 1.0, 1.0]))
+    assert compiled.last == "eager"
+    assert np.array_equal(w.grad.data, np.array([2.0, 2.0, 2.0], np.float32))
+
+
+def test_compiled_step_updates_batchnorm_running_stats_like_eager():
+    from tensorgrad import nn
+    torch.manual_seed(0)
+    models = [nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+              for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    compiled = codegen.compile(lambda x, y: F.cross_entropy(models[1](x), y))
+    rng = np.random.default_rng(5)
+    for k in range(4):
+        x = torch.tensor(rng.standard_normal((10, 6)).astype(np.float32))
+        y = torch.tensor(rng.integers(0, 3, 10))
+        for m in models:
+            m.zero_grad()
+        F.cross_entropy(models[0](x), y).backward()
+        compiled(x, y)
+        for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), (k, name)
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert np.array_equal(p.grad.data, q.grad.data)
+    assert compiled.last == "compiled"
