@@ -107,9 +107,9 @@ def manual_step(model, Xb, Yb):
 
 
 def autograd_step(model, Xb, Yb):
-    """Forward through the modules and `loss.backward()`; the gradients end up in `.grad`."""
+    """Forward through the modules and `loss.backward()`; the gradients add up in `.grad`
+    (reset them first)."""
     loss = F.cross_entropy(model(Xb), Yb)
-    model.zero_grad()
     loss.backward()
     return loss
 
@@ -119,6 +119,7 @@ def compare_backwards(model, Xb, Yb):
     state = model.state_dict()
     _, manual = manual_step(model, Xb, Yb)
     model.load_state_dict(state)                         # undo the running-stat update
+    model.zero_grad()
     autograd_step(model, Xb, Yb)
     model.load_state_dict(state)
     print("manual backward vs autograd, first batch:")
@@ -339,12 +340,12 @@ def train(args):
                 break
             ix = randint(0, Xtr.shape[0], (args.batch_size,), generator=g)
             Xb, Yb = Xtr[ix], Ytr[ix]
+            optimizer.zero_grad()
             if args.backward == "manual":
                 loss, grads = manual_step(model, Xb, Yb)
-                for p, grad in zip(model.parameters(), grads):
+                for p, grad in zip(optimizer.params, grads):
                     p.grad = grad
             elif args.backward == "compiled":
-                model.zero_grad()
                 loss = compiled(Xb, Yb)
             else:
                 loss = autograd_step(model, Xb, Yb)

@@ -45,18 +45,20 @@ def as_array(data, dtype=None, op="tensor"):
 
 def apply(op, *inputs, **attrs):
     """Run `op` forward on the inputs' arrays; record a node if any input requires grad."""
-    arrays = tuple(t._data for t in inputs)
+    arrays = tuple([t._data for t in inputs])
     try:
-        out = np.asarray(op.forward(*arrays, **attrs))    # numpy returns 0-d results as scalars
+        out = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as e:
         raise _explain(op, arrays, e) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)                              # numpy gives 0-d results as scalars
     site = None
     if _anomaly[-1]:
         site = creation_site()
         check_finite(op.name, "forward", arrays, out, site)
     if _grad_enabled[0]:
-        parents = tuple(t._node for t in inputs)
-        if any(p is not None for p in parents):
+        parents = tuple([t._node for t in inputs])
+        if parents.count(None) != len(parents):            # some input requires grad
             node = Node(op, attrs, arrays, out, parents)
             node.site = site
             return Tensor._wrap(out, node)

@@ -110,6 +110,7 @@ class FusedOp:
         self.default_dim = dim
         self.writer = KernelWriter(definition)
         self._kernels = {}
+        self._layouts = {}          # (shapes, dtype, dim, keepdim, numbers) -> checked Call
         self._op = None
         f = definition.forward
         self.out_indices = support(definition.out, f.indices)
@@ -157,7 +158,16 @@ class FusedOp:
         tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
         dtype = tensors[0]._floating().dtype
         tensors = [t.to(dtype) for t in tensors]
-        shapes = [t.shape for t in tensors]
+        shapes = tuple(t.shape for t in tensors)
+        key = (shapes, dtype, repr(dim), keepdim, tuple(sorted(scalars.items())))
+        layout = self._layouts.get(key)
+        if layout is None:                  # checked once per shapes and arguments
+            layout = self._layout(shapes, dim, keepdim, scalars)
+            self._layouts[key] = layout
+        return apply(self.op, *tensors, call=layout.fresh())
+
+    def _layout(self, shapes, dim, keepdim, scalars):
+        """The Call for inputs of `shapes`: axes, lengths and numbers, after checking them."""
         try:
             full = np.broadcast_shapes(*shapes)
         except ValueError:
@@ -165,8 +175,8 @@ class FusedOp:
                              "be broadcast together") from None
         axes = self.axes_for(self.default_dim if dim is None else dim, len(full))
         lengths = self.check_shapes(shapes, full, axes)
-        values = {k: float(v) for k, v in (d.defaults | scalars).items()}
-        return apply(self.op, *tensors, call=Call(self, full, axes, lengths, keepdim, values))
+        values = {k: float(v) for k, v in (self.definition.defaults | scalars).items()}
+        return Call(self, full, axes, lengths, keepdim, values)
 
     def axes_for(self, dim, ndim):
         """`dim` as {axis name: tuple of negative array axes}, checked against `ndim`."""
@@ -251,6 +261,14 @@ class Call:
         self.shape = self.kept if keepdim else tuple(
             s for a, s in enumerate(full) if a - len(full) not in dropped)
         self.saved = {}
+
+    def fresh(self):
+        """A Call like this one with nothing saved yet: one per application of the op."""
+        call = object.__new__(Call)
+        call.values, call.kwargs, call.kept, call.shape = (self.values, self.kwargs, self.kept,
+                                                           self.shape)
+        call.saved = {}
+        return call
 
     def __str__(self):
         """The op's numbers as a drawing shows them: 'eps=1e-05'."""
