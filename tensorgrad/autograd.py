@@ -9,6 +9,9 @@ output.
 Nodes, not tensors, form the graph so that an in-place change of a tensor (`t += 1`,
 `t[i] = v`) can give the tensor a new node while the ops that read the old value keep
 pointing at the old one.
+
+In order: recording on and off (no_grad ...), keep_grads, anomaly mode, in-place safety,
+the Node, the topological order and the backward pass, and tracing hooks for codegen.
 """
 import contextlib
 import functools
