@@ -13,7 +13,6 @@ each as a ratio to numpy. Then the per-op cost of the engine (a chain of tiny op
 peak memory of the compiled step over many training steps.
 """
 import argparse
-import statistics
 import sys
 import time
 import tracemalloc
@@ -24,23 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tensorgrad  # noqa: E402
 from tensorgrad import codegen  # noqa: E402
-from lecture_step import make_params, numpy_step, tensorgrad_step, torch_step  # noqa: E402
-
-
-def tensorgrad_loss(P, Xb, Yb):
-    """The step's forward only (compile() adds the backward)."""
-    C, W1, b1, W2, b2, bngain, bnbias = P
-    emb = C[Xb]
-    embcat = emb.view(emb.shape[0], -1)
-    hprebn = embcat @ W1 + b1
-    bnmean = hprebn.mean(0, keepdim=True)
-    bnvar = hprebn.var(0, keepdim=True, unbiased=True)
-    bnvar_inv = (bnvar + 1e-5)**-0.5
-    bnraw = (hprebn - bnmean) * bnvar_inv
-    hpreact = bngain * bnraw + bnbias
-    h = tensorgrad.tanh(hpreact)
-    logits = h @ W2 + b2
-    return tensorgrad.nn.functional.cross_entropy(logits, Yb)
+from lecture_step import (backward_step, forward, make_params, median_time,  # noqa: E402
+                          numpy_step)
 
 
 class TunedStep:
@@ -111,15 +95,6 @@ class TunedStep:
         return loss, [dC, dW1, db1, dW2, db2, dbngain.reshape(1, -1), dbnbias.reshape(1, -1)]
 
 
-def median_time(fn, batches, repeats):
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn(*batches[i % len(batches)])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def compare(batch, hidden, repeats):
     vocab, n_embd, block = 27, 10, 3
     params = make_params(vocab, n_embd, block, hidden)
@@ -131,7 +106,7 @@ def compare(batch, hidden, repeats):
     for name, p in zip(params, P):
         p.name = name
     tg_batches = [(tensorgrad.tensor(x), tensorgrad.tensor(y)) for x, y in batches]
-    compiled = codegen.compile(lambda Xb, Yb: tensorgrad_loss(P, Xb, Yb))
+    compiled = codegen.compile(lambda Xb, Yb: forward(tensorgrad, P, Xb, Yb))
     tuned = TunedStep(arrays, batch)
 
     def compiled_step(Xb, Yb):
@@ -144,7 +119,7 @@ def compare(batch, hidden, repeats):
     loss, grads = tuned(arrays, *batches[0])
     assert abs(loss - ref_loss) < 1e-4 and all(np.allclose(a, b, rtol=1e-3, atol=1e-5)
                                                for a, b in zip(grads, ref))
-    tensorgrad_step(P, *tg_batches[0])
+    backward_step(tensorgrad, P, *tg_batches[0])
     eager = [p.grad.data.copy() for p in P]
     for _ in range(3):
         compiled_step(*tg_batches[0])
@@ -153,7 +128,7 @@ def compare(batch, hidden, repeats):
     assert all(np.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(eager, ref))
 
     results = {
-        "eager": median_time(lambda x, y: tensorgrad_step(P, x, y), tg_batches, repeats),
+        "eager": median_time(lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches, repeats),
         "compiled": median_time(compiled_step, tg_batches, repeats),
         "numpy": median_time(lambda x, y: numpy_step(arrays, x, y), batches, repeats),
         "tuned": median_time(lambda x, y: tuned(arrays, x, y), batches, repeats),
@@ -166,7 +141,7 @@ def compare(batch, hidden, repeats):
         torch.set_num_threads(1)
         TP = [torch.tensor(v, requires_grad=True) for v in arrays]
         t_batches = [(torch.tensor(x), torch.tensor(y)) for x, y in batches]
-        results["torch"] = median_time(lambda x, y: torch_step(torch, TP, x, y), t_batches,
+        results["torch"] = median_time(lambda x, y: backward_step(torch, TP, x, y), t_batches,
                                        repeats)
     print(f"\nforward + backward, batch {batch}, n_hidden {hidden}, float32, median of {repeats}")
     print(f"  {'':9s} {'time':>10s}  {'/ numpy':>8s}  {'/ tuned':>8s}  {'/ torch':>8s}")
@@ -199,7 +174,7 @@ def memory(steps):
     """Peak traced memory of the compiled lecture step over `steps` training steps."""
     params = make_params(27, 10, 3, 200)
     P = [tensorgrad.tensor(v, requires_grad=True) for v in params.values()]
-    compiled = codegen.compile(lambda Xb, Yb: tensorgrad_loss(P, Xb, Yb))
+    compiled = codegen.compile(lambda Xb, Yb: forward(tensorgrad, P, Xb, Yb))
     rng = np.random.default_rng(2)
     batches = [(tensorgrad.tensor(rng.integers(0, 27, (32, 3))),
                 tensorgrad.tensor(rng.integers(0, 27, 32))) for _ in range(20)]

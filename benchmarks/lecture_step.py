@@ -16,7 +16,6 @@ import time
 import numpy as np
 
 import tensorgrad
-import tensorgrad.nn.functional as F
 
 
 def make_params(vocab, n_embd, block, n_hidden, seed=0):
@@ -27,8 +26,8 @@ def make_params(vocab, n_embd, block, n_hidden, seed=0):
             "bngain": r(1, n_hidden) * 0.1 + 1, "bnbias": r(1, n_hidden) * 0.1}
 
 
-def tensorgrad_step(P, Xb, Yb):
-    """One training step's forward and backward on tensorgrad (exercise 4's forward)."""
+def forward(lib, P, Xb, Yb):
+    """Exercise 4's forward, for any library with PyTorch's API (tensorgrad or torch)."""
     C, W1, b1, W2, b2, bngain, bnbias = P
     emb = C[Xb]
     embcat = emb.view(emb.shape[0], -1)
@@ -38,9 +37,14 @@ def tensorgrad_step(P, Xb, Yb):
     bnvar_inv = (bnvar + 1e-5)**-0.5
     bnraw = (hprebn - bnmean) * bnvar_inv
     hpreact = bngain * bnraw + bnbias
-    h = tensorgrad.tanh(hpreact)
+    h = lib.tanh(hpreact)
     logits = h @ W2 + b2
-    loss = F.cross_entropy(logits, Yb)
+    return lib.nn.functional.cross_entropy(logits, Yb)
+
+
+def backward_step(lib, P, Xb, Yb):
+    """One training step's forward and `loss.backward()` on `lib`."""
+    loss = forward(lib, P, Xb, Yb)
     for p in P:
         p.grad = None
     loss.backward()
@@ -85,28 +89,12 @@ def numpy_step(P, Xb, Yb):
     return loss, [dC, dW1, db1, dW2, db2, dbngain, dbnbias]
 
 
-def torch_step(torch, P, Xb, Yb):
-    C, W1, b1, W2, b2, bngain, bnbias = P
-    emb = C[Xb]
-    embcat = emb.view(emb.shape[0], -1)
-    hprebn = embcat @ W1 + b1
-    bnmean = hprebn.mean(0, keepdim=True)
-    bnvar = hprebn.var(0, keepdim=True, unbiased=True)
-    bnraw = (hprebn - bnmean) * (bnvar + 1e-5)**-0.5
-    h = torch.tanh(bngain * bnraw + bnbias)
-    loss = torch.nn.functional.cross_entropy(h @ W2 + b2, Yb)
-    for p in P:
-        p.grad = None
-    loss.backward()
-    return loss
-
-
 def median_time(fn, batches, repeats):
+    """The median seconds of `fn(Xb, Yb)` over `repeats` calls, cycling through `batches`."""
     times = []
     for i in range(repeats):
-        Xb, Yb = batches[i % len(batches)]
         start = time.perf_counter()
-        fn(Xb, Yb)
+        fn(*batches[i % len(batches)])
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -125,7 +113,7 @@ def main():
 
     P = [tensorgrad.tensor(v, requires_grad=True) for v in params.values()]
     tg_batches = [(tensorgrad.tensor(x), tensorgrad.tensor(y)) for x, y in batches]
-    tg_loss = tensorgrad_step(P, *tg_batches[0]).item()
+    tg_loss = backward_step(tensorgrad, P, *tg_batches[0]).item()
     np_loss, np_grads = numpy_step(list(params.values()), *batches[0])
     assert abs(tg_loss - np_loss) < 1e-5, (tg_loss, np_loss)
     for p, g in zip(P, np_grads):
@@ -134,7 +122,7 @@ def main():
     results = {
         "numpy": median_time(lambda x, y: numpy_step(list(params.values()), x, y),
                              batches, args.repeats),
-        "tensorgrad": median_time(lambda x, y: tensorgrad_step(P, x, y), tg_batches,
+        "tensorgrad": median_time(lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches,
                                   args.repeats),
     }
     try:
@@ -145,7 +133,7 @@ def main():
         torch.set_num_threads(1)
         TP = [torch.tensor(v, requires_grad=True) for v in params.values()]
         t_batches = [(torch.tensor(x), torch.tensor(y)) for x, y in batches]
-        results["torch"] = median_time(lambda x, y: torch_step(torch, TP, x, y), t_batches,
+        results["torch"] = median_time(lambda x, y: backward_step(torch, TP, x, y), t_batches,
                                        args.repeats)
 
     print(f"forward + backward, batch {args.batch}, n_hidden {args.hidden}, float32, "

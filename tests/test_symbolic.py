@@ -9,7 +9,7 @@ import sympy as sp
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
-from tensorgrad import nn, ops, symbolic
+from tensorgrad import nn, ops
 from tensorgrad.symbolic.elementwise_ops import table_ops
 from tensorgrad.symbolic import (builtin_op, derivation, derivative, elementwise, fused_op,
                                  lecture_dhprebn, lecture_dlogits)

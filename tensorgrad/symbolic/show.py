@@ -1,5 +1,4 @@
 """Showing the work: a fused op's derivation as readable text and as LaTeX."""
-import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
