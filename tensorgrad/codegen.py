@@ -134,6 +134,26 @@ def _cat_grad(e, node, i, g, out, *xs):
     return f"{g}[{', '.join(where)}]"
 
 
+def _var_forward(e, node, x):
+    dims, keepdim, correction = node.attrs["dims"], node.attrs["keepdim"], node.attrs["correction"]
+    if _dof(node) <= 0:
+        return f"np.full({node.out.shape}, np.nan, np.{node.out.dtype})"
+    return f"{x}.var({_reduced(dims, keepdim)}, ddof={correction})"
+
+
+def _var_grad(e, node, i, g, out, x):
+    dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
+    scale = f"({2 / _dof(node) if _dof(node) > 0 else 'np.nan'} * {g})"
+    if not keepdim and node.inputs[0].ndim:
+        scale = f"np.expand_dims({scale}, {_axis(dims)})"
+    return f"({x} - {x}.mean(axis={_axis(dims)}, keepdims=True)) * {scale}"
+
+
+def _dof(node):
+    x = node.inputs[0]
+    return int(np.prod([x.shape[d] for d in node.attrs["dims"]])) - node.attrs["correction"]
+
+
 def _sigmoid_forward(e, node, x):
     z = e.let(f"{x}_z", f"np.exp(-np.abs({x}))")
     return f"np.where({x} >= 0, 1 / (1 + {z}), {z} / (1 + {z}))"
@@ -157,6 +177,7 @@ FORWARD = {
     ops.Pow: lambda e, n, a, b: f"{_neg_safe(a)} ** {b}",
     ops.Sum: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])})",
     ops.Mean: lambda e, n, x: f"{x}.mean({_reduced(n.attrs['dims'], n.attrs['keepdim'])})",
+    ops.Var: _var_forward,
     ops.Max: lambda e, n, x: f"{x}.max(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
     ops.Min: lambda e, n, x: f"{x}.min(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
     ops.LogSumExp: _logsumexp_forward,
@@ -191,6 +212,7 @@ GRAD = {
     ops.Mean: lambda e, n, i, g, out, x: _expand_reduced(
         f"{g} / {int(np.prod([n.inputs[0].shape[d] for d in n.attrs['dims']]))}",
         n.inputs[0], n.attrs["dims"], n.attrs["keepdim"]),
+    ops.Var: _var_grad,
     ops.Max: _max_grad("argmax"),
     ops.Min: _max_grad("argmin"),
     ops.LogSumExp: _logsumexp_grad,

@@ -10,7 +10,7 @@ its own.
 A grad function may return a gradient in the *broadcast* shape (for `a + b`, simply `g`):
 the backward pass sums it down to the input's shape with `arrays.unbroadcast`, in one place.
 
-Everything else (softmax, var, unsqueeze, ...) is a composite of these in `tensor.py` and
+Everything else (softmax, std, unsqueeze, ...) is a composite of these in `tensor.py` and
 `functional.py` and has no backward of its own. Adding an op: write its class here, call it
 from a Tensor method with `apply`, and add a gradient test (docs/adding-an-op.md).
 """
@@ -253,6 +253,26 @@ class Mean(Op):
 
     def grad_x(g, out, x, dims, keepdim):
         return expand_reduced(g / count(x.shape, dims), x.shape, dims, keepdim)
+
+
+class Var(Op):
+    """Variance over `dims`, divided by n - correction (NaN when that is not positive)."""
+    name = "var"
+
+    def forward(x, dims, keepdim, correction):
+        dof = count(x.shape, dims) - correction
+        if dof <= 0:
+            return np.full(np.var(x, axis=dims, keepdims=keepdim).shape, np.nan, x.dtype)
+        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+
+    def grad_x(g, out, x, dims, keepdim, correction):
+        # d/dx_i of sum_j (x_j - mean)^2 / dof is 2 (x_i - mean) / dof: the terms through the
+        # mean add up to zero
+        dof = count(x.shape, dims) - correction
+        scale = (2 / dof if dof > 0 else np.nan) * g
+        if not keepdim and x.ndim:
+            scale = np.expand_dims(scale, dims)
+        return (x - x.mean(axis=dims, keepdims=True)) * scale
 
 
 class Max(Op):

@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import ops
-from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, count, normalize_dims, promote,
+from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, normalize_dims, promote,
                      result_float)
 from .autograd import (Node, _anomaly, _grad_enabled, backward, check_finite, creation_site,
                        leaf_node, note_inplace_change)
@@ -530,16 +530,13 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
         """Variance over `dim`, divided by n - correction (default 1: Bessel's correction).
 
-        `unbiased=False` is `correction=0`, as in PyTorch. A composite of mean and sum.
+        `unbiased=False` is `correction=0`, as in PyTorch.
         """
         keepdim = bool(keepdim if keepdims is None else keepdims)
         if correction is None:
             correction = 0 if unbiased is False else 1
-        dims = normalize_dims(dim, self.ndim, "var")
-        x = self._floating()
-        diff = x - x.mean(dims, keepdim=True)
-        dof = count(self.shape, dims) - correction
-        return (diff * diff).sum(dims, keepdim=keepdim) * (1 / dof if dof > 0 else math.nan)
+        return apply(ops.Var, self._floating(), dims=normalize_dims(dim, self.ndim, "var"),
+                     keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
         """Standard deviation: the square root of `var` with the same arguments."""

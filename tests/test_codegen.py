@@ -122,7 +122,8 @@ def test_many_ops_are_bit_exact():
     s = x.clone()
     s[1:3] = v * 2
     t = x.unsqueeze(0).expand(2, 4, 5).permute(2, 0, 1).mean((1, 2))
-    loss = z.sum() + m.sum() + (s * s).sum() + (t / 3).sum()
+    w = x.var(0, keepdim=True) + x.var(1, correction=0).sum() + x[:2, :1].var()
+    loss = z.sum() + m.sum() + (s * s).sum() + (t / 3).sum() + w.sum()
     assert_bit_exact(codegen.generate(loss), loss)
 
 
