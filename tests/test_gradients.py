@@ -27,7 +27,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tensorgrad
-from tensorgrad import autograd
+from tensorgrad import autograd, ops
 
 # ---------------------------------------------------------------- cases
 # A case: an id, a program fn(lib, *inputs), the input shapes, and what values each input
@@ -416,17 +416,23 @@ def edge_dtypes(monkeypatch):
     """The dtype of every gradient the backward pass sends along an edge of the graph.
 
     Checking `.grad` alone is not enough: the engine casts a leaf's gradient to the leaf's
-    dtype, which would hide an upcast inside. Every edge's gradient passes through
-    `autograd.unbroadcast`, so a wrapper around it sees them all.
+    dtype, which would hide an upcast inside. Every edge's gradient comes from its op's
+    `vjp`, so a wrapper around each op's `vjp` sees them all.
     """
     seen = []
-    unbroadcast = autograd.unbroadcast
 
-    def recording_unbroadcast(grad, shape):
-        seen.append(np.asarray(grad).dtype)
-        return unbroadcast(grad, shape)
+    def recording(vjp):
+        def wrapper(i, g, out, arrays, attrs):
+            grad = vjp(i, g, out, arrays, attrs)
+            seen.append(np.asarray(grad).dtype)
+            return grad
+        return wrapper
 
-    monkeypatch.setattr(autograd, "unbroadcast", recording_unbroadcast)
+    pending = list(ops.Op.__subclasses__())
+    while pending:
+        op = pending.pop()
+        monkeypatch.setattr(op, "vjp", recording(op.vjp))
+        pending += op.__subclasses__()
     return seen
 
 
