@@ -135,23 +135,28 @@ def _cat_grad(e, node, i, g, out, *xs):
 
 
 def _var_forward(e, node, x):
-    dims, keepdim, correction = node.attrs["dims"], node.attrs["keepdim"], node.attrs["correction"]
-    if _dof(node) <= 0:
+    dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
+    n, correction = _count(node), node.attrs["correction"]
+    if n - correction <= 0:
         return f"np.full({node.out.shape}, np.nan, np.{node.out.dtype})"
-    return f"{x}.var({_reduced(dims, keepdim)}, ddof={correction})"
+    diff = e.let(f"{x}_diff2", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
+    e.line(f"{diff} *= {diff}")
+    return f"{diff}.sum({_reduced(dims, keepdim)}) / {n - correction}"
 
 
 def _var_grad(e, node, i, g, out, x):
     dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
-    scale = f"({2 / _dof(node) if _dof(node) > 0 else 'np.nan'} * {g})"
+    n, correction = _count(node), node.attrs["correction"]
+    scale = f"({2 / (n - correction) if n > correction else 'np.nan'} * {g})"
     if not keepdim and node.inputs[0].ndim:
         scale = f"np.expand_dims({scale}, {_axis(dims)})"
-    return f"({x} - {x}.mean(axis={_axis(dims)}, keepdims=True)) * {scale}"
+    return f"({x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}) * {scale}"
 
 
-def _dof(node):
+def _count(node):
+    """How many elements of its input a reduction combines into each output element."""
     x = node.inputs[0]
-    return int(np.prod([x.shape[d] for d in node.attrs["dims"]])) - node.attrs["correction"]
+    return int(np.prod([x.shape[d] for d in node.attrs["dims"]]))
 
 
 def _sigmoid_forward(e, node, x):
@@ -176,7 +181,7 @@ FORWARD = {
     ops.Div: lambda e, n, a, b: f"{a} / {b}",
     ops.Pow: lambda e, n, a, b: f"{_neg_safe(a)} ** {b}",
     ops.Sum: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])})",
-    ops.Mean: lambda e, n, x: f"{x}.mean({_reduced(n.attrs['dims'], n.attrs['keepdim'])})",
+    ops.Mean: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])}) / {_count(n)}",
     ops.Var: _var_forward,
     ops.Max: lambda e, n, x: f"{x}.max(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
     ops.Min: lambda e, n, x: f"{x}.min(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
@@ -210,8 +215,7 @@ GRAD = {
     ops.Sum: lambda e, n, i, g, out, x: _expand_reduced(g, n.inputs[0], n.attrs["dims"],
                                                         n.attrs["keepdim"]),
     ops.Mean: lambda e, n, i, g, out, x: _expand_reduced(
-        f"{g} / {int(np.prod([n.inputs[0].shape[d] for d in n.attrs['dims']]))}",
-        n.inputs[0], n.attrs["dims"], n.attrs["keepdim"]),
+        f"{g} / {_count(n)}", n.inputs[0], n.attrs["dims"], n.attrs["keepdim"]),
     ops.Var: _var_grad,
     ops.Max: _max_grad("argmax"),
     ops.Min: _max_grad("argmin"),

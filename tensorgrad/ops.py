@@ -249,7 +249,7 @@ class Mean(Op):
     name = "mean"
 
     def forward(x, dims, keepdim):
-        return x.mean(axis=dims, keepdims=keepdim)
+        return x.sum(axis=dims, keepdims=keepdim) / count(x.shape, dims)    # as numpy's mean
 
     def grad_x(g, out, x, dims, keepdim):
         return expand_reduced(g / count(x.shape, dims), x.shape, dims, keepdim)
@@ -260,19 +260,21 @@ class Var(Op):
     name = "var"
 
     def forward(x, dims, keepdim, correction):
-        dof = count(x.shape, dims) - correction
-        if dof <= 0:
-            return np.full(np.var(x, axis=dims, keepdims=keepdim).shape, np.nan, x.dtype)
-        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+        n = count(x.shape, dims)
+        diff = x - x.sum(axis=dims, keepdims=True) / n
+        diff *= diff
+        if n - correction <= 0:
+            return np.full(diff.sum(axis=dims, keepdims=keepdim).shape, np.nan, x.dtype)
+        return diff.sum(axis=dims, keepdims=keepdim) / (n - correction)
 
     def grad_x(g, out, x, dims, keepdim, correction):
         # d/dx_i of sum_j (x_j - mean)^2 / dof is 2 (x_i - mean) / dof: the terms through the
         # mean add up to zero
-        dof = count(x.shape, dims) - correction
-        scale = (2 / dof if dof > 0 else np.nan) * g
+        n = count(x.shape, dims)
+        scale = (2 / (n - correction) if n > correction else np.nan) * g
         if not keepdim and x.ndim:
             scale = np.expand_dims(scale, dims)
-        return (x - x.mean(axis=dims, keepdims=True)) * scale
+        return (x - x.sum(axis=dims, keepdims=True) / n) * scale
 
 
 class Max(Op):

@@ -122,7 +122,8 @@ def _assumptions(symbol):
 # ---------------------------------------------------------------- numpy code
 
 class KernelPrinter(NumPyPrinter):
-    """sympy -> numpy source: x[i] is the array x, a Sum is numpy.sum(..., keepdims=True)."""
+    """sympy -> numpy source: x[i] is the array x, a Sum is numpy.add.reduce(..., keepdims=True)
+    (numpy.sum without its Python wrapper: the same result, microseconds sooner)."""
 
     def __init__(self, axis_names=None):
         super().__init__({"fully_qualified_modules": True, "inline": True,
@@ -135,7 +136,7 @@ class KernelPrinter(NumPyPrinter):
     def _print_Sum(self, e):
         body = self._print(e.function)
         for index, _, _ in e.limits:
-            body = f"numpy.sum({body}, axis={self.axis_names[index]}, keepdims=True)"
+            body = f"numpy.add.reduce({body}, axis={self.axis_names[index]}, keepdims=True)"
         return body
 
     def _print_Max(self, e):
@@ -179,9 +180,9 @@ def _erf(x):
 
 def _logsumexp(h, axis):
     """log(sum(exp(h))) over `axis` with keepdims, shifted by the maximum: no overflow."""
-    m = np.max(h, axis=axis, keepdims=True)
+    m = np.maximum.reduce(h, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    return np.log(np.sum(np.exp(h - m), axis=axis, keepdims=True)) + m
+    return np.log(np.add.reduce(np.exp(h - m), axis=axis, keepdims=True)) + m
 
 
 def _count(shape, axes):
