@@ -262,6 +262,8 @@ class Emitter:
             self.args.append((self.arg_of[id(array)], array))
         self.derived = {}           # id(array) -> its name, for constants rebuilt in the code
         self.effects = []           # tensors the code updates in place (running statistics)
+        self.saved = {}             # fused node -> {step: name}, what its forward computed
+        self.helpers = {}           # name -> function the inlined fused kernels call
 
     def fresh(self, base):
         name, k = base, 1
@@ -478,6 +480,8 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
            'them."""\n')
     source = (f"def {fname}({', '.join(params)}):\n" + doc
               + "\n".join(("    " + ln) if ln else "" for ln in e.lines) + "\n")
+    if e.helpers:
+        source = "\n\n".join([*(inspect.getsource(f) for f in e.helpers.values()), source])
     leaf_tensors = [n.tensor() if n.tensor is not None else None for n in leaves]
     program = Program(source, fname, leaf_tensors, leaf_names, e.args, e.globals)
     program.effects = e.effects
@@ -498,6 +502,10 @@ def _effect(e, function, name, arguments):
 
 def _forward_source(e, node, inputs_src):
     rule = FORWARD.get(node.op, ...)
+    if rule is ... and hasattr(node.op, "fused"):
+        expr = _fused_forward(e, node, inputs_src)
+        if expr is not None:
+            return expr
     if rule is ...:
         op, attrs = e.generic(node, "the forward")
         return f"np.asarray({op}.forward({', '.join(inputs_src)}, **{attrs}))"
@@ -508,10 +516,55 @@ def _forward_source(e, node, inputs_src):
 
 def _grad_source(e, node, i, g, out, inputs_src):
     rule = GRAD.get(node.op)
+    if rule is None and node in e.saved:
+        return _fused_grad(e, node, i, g, out, inputs_src)
     if rule is None:
         op, attrs = e.generic(node, "the gradient")
         return f"{op}.vjp({i}, {g}, {out}, ({', '.join(inputs_src)},), {attrs})"
     return rule(e, node, i, g, out, *inputs_src)
+
+
+# A fused op (tensorgrad.symbolic) is written out as its kernels' statements, the derived
+# formulas, followed by what its op-table wrapper does to their result (kernels.py).
+
+def _fused_forward(e, node, inputs_src):
+    fused, call, dtype = node.op.fused, node.attrs["call"], node.inputs[0].dtype
+    saved = {}
+    try:
+        lines, result, helpers = fused.inline("forward", dtype, ["None", "None", *inputs_src],
+                                              call, saved, e.fresh)
+    except KeyError:                            # it calls something only the op table has
+        return None
+    e.saved[node] = saved
+    _emit_inlined(e, lines, helpers)
+    value = fused.kernel("forward", dtype)(None, None, *node.inputs, **call.kwargs, saved={})
+    expr = f"np.asarray({result}, np.{dtype})"
+    if np.shape(value) != call.kept:
+        expr = f"np.broadcast_to({expr}, {call.kept})"
+    return expr if call.kept == call.shape else f"{expr}.reshape({call.shape})"
+
+
+def _fused_grad(e, node, i, g, out, inputs_src):
+    fused, call, x = node.op.fused, node.attrs["call"], node.inputs[i]
+    if node.out.shape != call.kept:
+        g, out = f"{g}.reshape({call.kept})", f"{out}.reshape({call.kept})"
+    which = fused.definition.tensor_names[i]
+    lines, result, helpers = fused.inline(which, x.dtype, [g, out, *inputs_src], call,
+                                          e.saved[node], e.fresh)
+    _emit_inlined(e, lines, helpers)
+    expr = f"np.asarray({result}, np.{x.dtype})"
+    shape = np.shape(fused.kernel(which, x.dtype)(
+        np.zeros(call.kept, node.out.dtype), node.out.reshape(call.kept), *node.inputs,
+        **call.kwargs, saved=call.saved))
+    if shape != x.shape:
+        expr = f"np.broadcast_to({expr}, {np.broadcast_shapes(shape, x.shape)})"
+    return expr
+
+
+def _emit_inlined(e, lines, helpers):
+    for line in lines:
+        e.line(line)
+    e.helpers.update(helpers)
 
 
 def _grad_shape(node, i):
@@ -570,7 +623,7 @@ class CompiledStep:
         key = []
         for a in args:
             if isinstance(a, (Tensor, np.ndarray)):
-                key.append((tuple(a.shape), str(a.dtype)))
+                key.append((a.shape, a.dtype))
             else:
                 key.append(("value", a))
         return tuple(key)
@@ -587,8 +640,14 @@ class CompiledStep:
             return self._check(key, entry, args)
         self.last, self.reason = "compiled", None
         loss, grads = self._run(entry, args)
+        taken = set()
         for leaf, g in zip(entry.leaves, grads):
-            _deliver(leaf, g)
+            if (leaf.grad is None and g.base is None and id(g) not in taken
+                    and g.dtype == leaf._data.dtype):
+                leaf.grad = Tensor._wrap(g, None)   # a fresh array of the generated code's
+                taken.add(id(g))
+            else:
+                _deliver(leaf, g)
         return Tensor._wrap(np.asarray(loss), None)
 
     def explain(self):

@@ -6,6 +6,7 @@ plain `Symbol`. A reduction is a sympy `Sum(h, (i, 0, n - 1))` over an axis of s
 length `n`. Printed as numpy, `x[i]` is simply the array `x` and the sum is
 `numpy.sum(h, axis=..., keepdims=True)`: every array holds all positions at once.
 """
+import ast
 import random
 
 import numpy as np
@@ -191,6 +192,52 @@ def _count(shape, axes):
     for a in axes:
         total *= shape[a]
     return total
+
+
+HELPERS = {"_logsumexp": _logsumexp}      # what inlined kernels may call, by name
+
+
+def inline_kernel(source, bind, saved, fresh):
+    """A kernel's statements for another function's body (tensorgrad.codegen writes fused
+    ops this way, so its code shows the derived formulas).
+
+    `source` is a kernel (`def name(args): ...`); `bind` maps its arguments to source text
+    (a name or a literal) to put in their place; its own variables get new names from
+    `fresh(name)`. What the forward saves (`saved.update(x=x)`) is recorded in `saved` as
+    {x: new name}; a gradient's `saved['x']` reads that name back. Returns the statements,
+    the result expression and the helpers it calls ({name: function}, from `HELPERS`).
+    """
+    function = ast.parse(source).body[0]
+    names, helpers, lines = dict(bind), {}, []
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == "numpy":
+                return ast.copy_location(ast.Name("np", ast.Load()), node)
+            if node.id in HELPERS:
+                helpers[node.id] = HELPERS[node.id]
+                return node
+            if node.id not in names:
+                raise KeyError(f"kernel variable {node.id!r} has no binding")
+            return ast.copy_location(ast.parse(names[node.id], mode="eval").body, node)
+
+    def code(expression):
+        return ast.unparse(Rename().visit(expression))
+
+    for statement in function.body:
+        if isinstance(statement, ast.Return):
+            return lines, code(statement.value), helpers
+        if isinstance(statement, ast.Expr):                       # saved.update(a=a, ...)
+            saved.update({k.arg: names[k.value.id] for k in statement.value.keywords})
+            continue
+        (target,), value = statement.targets, statement.value
+        if isinstance(value, ast.Subscript) and getattr(value.value, "id", None) == "saved":
+            names[target.id] = saved[value.slice.value]           # x = saved['x']
+            continue
+        expression = code(value)
+        names[target.id] = fresh(target.id)
+        lines.append(f"{names[target.id]} = {expression}")
+    raise ValueError("inline_kernel: the kernel has no return statement")
 
 
 def compile_source(source, name):

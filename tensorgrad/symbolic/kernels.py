@@ -7,6 +7,7 @@ passed in as tuples of array axes (negative, so inputs with fewer dimensions, su
 The forward saves the steps it computes; a gradient kernel reads those instead of
 computing them again. Compiled once per op, input and dtype; `kernel.source` shows the code.
 """
+import inspect
 import math
 
 import numpy as np
@@ -15,7 +16,8 @@ import sympy as sp
 from .. import ops
 from ..arrays import normalize_dims
 from ..tensor import Tensor, apply
-from .algebra import KernelPrinter, compile_source, numbers_as_floats, support
+from .algebra import (KernelPrinter, compile_source, inline_kernel, numbers_as_floats,
+                      support)
 
 
 class KernelWriter:
@@ -134,6 +136,18 @@ class FusedOp:
                 source, fname = self.writer.gradient_source(which), f"{self.name}_grad_{which}"
             self._kernels[key] = compile_source(source, fname)
         return self._kernels[key]
+
+    def inline(self, which, dtype, arrays, call, saved, fresh):
+        """Kernel `which` for `dtype` as statements for generated code (tensorgrad.codegen).
+
+        `arrays` is the source text of the upstream gradient, the output and the tensor
+        inputs, in the kernel's order; the numbers, lengths and axes of `call` are written
+        as literals. `saved` and `fresh` and the result are as in `algebra.inline_kernel`.
+        """
+        kernel = self.kernel(which, dtype)
+        params = list(inspect.signature(kernel).parameters)[:-1]         # all but `saved`
+        bind = dict(zip(params, arrays)) | {k: repr(v) for k, v in call.kwargs.items()}
+        return inline_kernel(kernel.source, bind, saved, fresh)
 
     @property
     def op(self):
