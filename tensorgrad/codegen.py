@@ -12,6 +12,7 @@ gives the engine's gradients bit for bit.
 that on later calls with inputs of the same shapes and dtypes (re-tracing for new ones):
 the same losses and gradients as eager, without the per-op cost of building a graph.
 """
+import ast
 import builtins
 import functools
 import inspect
@@ -139,9 +140,8 @@ def _var_forward(e, node, x):
     n, correction = _count(node), node.attrs["correction"]
     if n - correction <= 0:
         return f"np.full({node.out.shape}, np.nan, np.{node.out.dtype})"
-    diff = e.let(f"{x}_diff2", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
-    e.line(f"{diff} *= {diff}")
-    return f"{diff}.sum({_reduced(dims, keepdim)}) / {n - correction}"
+    diff = e.let(f"{x}_diff", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
+    return f"({diff} * {diff}).sum({_reduced(dims, keepdim)}) / {n - correction}"
 
 
 def _var_grad(e, node, i, g, out, x):
@@ -239,6 +239,8 @@ def _is_basic(index):
 
 # ---------------------------------------------------------------- writing a program
 
+_ALLOCATE = {"zeros", "ones", "zeros_like", "ones_like", "empty", "full", "copy", "array"}
+
 def _identifier(name, fallback):
     """`name` made a valid Python identifier ('model.hidden.weight' -> model_hidden_weight)."""
     text = re.sub(r"\W", "_", name or "") or fallback
@@ -264,6 +266,8 @@ class Emitter:
         self.effects = []           # tensors the code updates in place (running statistics)
         self.saved = {}             # fused node -> {step: name}, what its forward computed
         self.helpers = {}           # name -> function the inlined fused kernels call
+        self.known = {}             # ast.dump of an expression -> (its name, names it reads)
+        self.aliases = set()        # names given to a value another name already holds
 
     def fresh(self, base):
         name, k = base, 1
@@ -274,7 +278,59 @@ class Emitter:
         return name
 
     def line(self, text, shape=None):
+        text = self.reuse(text)
         self.lines.append(text if shape is None else f"{text:<48s}  # {shape}")
+
+    def reuse(self, text):
+        """`text` with every expression computed before (the same operation on the same
+        arrays) replaced by the name that holds it: the mean a variance needs is the mean
+        already computed. The value is the same, bit for bit; the work is done once."""
+        body = ast.parse(text).body
+        if not body:
+            return text                                 # a blank line or a comment
+        statement = body[0]
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            changed = set()                             # x[i] = v, x *= v, del x, add.at(x)
+            for node in ast.walk(statement):
+                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                    changed.add(node.id)
+                elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0],
+                                                                             ast.Name):
+                    changed.add(node.args[0].id)
+                elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+                    changed.add(node.value.id)
+            if changed & self.aliases and not isinstance(statement, ast.Delete):
+                raise AssertionError(f"codegen: '{text}' would change a shared array")
+            for changed_name in changed:
+                self.forget(changed_name)
+            return text
+        name, value = statement.targets[0].id, statement.value
+        known = self.known
+
+        class Replace(ast.NodeTransformer):
+            def visit(self, node):
+                node = self.generic_visit(node)
+                found = known.get(ast.dump(node))
+                return ast.Name(found[0], ast.Load()) if found else node
+
+        before = ast.dump(value)
+        new = Replace().visit(value)                    # (changes `value` in place)
+        if ast.dump(new) != before:
+            text = f"{name} = {ast.unparse(new)}"
+            if isinstance(new, ast.Name):
+                self.aliases.add(name)
+        self.forget(name)
+        used = {n.id for n in ast.walk(new) if isinstance(n, ast.Name)}
+        fresh_array = any(isinstance(n, ast.Call) and getattr(n.func, "attr", None) in _ALLOCATE
+                          for n in ast.walk(new))
+        if not isinstance(new, (ast.Name, ast.Constant)) and not fresh_array and name not in used:
+            self.known[ast.dump(new)] = (name, used)
+        return text
+
+    def forget(self, name):
+        """`name` is assigned again, changed in place or deleted: reuse nothing through it."""
+        self.known = {k: v for k, v in self.known.items() if v[0] != name and name not in v[1]}
 
     def let(self, base, expr):
         name = self.fresh(base)
@@ -463,7 +519,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
                 e.line(f"{own} = {dname[parent]} + {expr}", shape)
                 dname[parent] = own
             elif parent in dname:
-                e.line(f"{dname[parent]} = {dname[parent]} + {expr}", shape)
+                e.line(f"{dname[parent]} = {dname[parent]} + {_unstretched(expr, shape)}", shape)
             elif expr in dname.values() and parent.name is None:
                 dname[parent] = expr            # an unnamed intermediate passes g on as is
                 borrowed.add(parent)
@@ -582,12 +638,24 @@ def _unbroadcast(expr, shape, target):
     lead = len(shape) - len(target)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(target)
                                       if n == 1 and shape[lead + i] != 1)
-    if not re.fullmatch(r"[\w.]+", expr):
+    negated = re.fullmatch(r"-(\w+)", expr)            # -(g.sum()) is (-g).sum(), exactly
+    if negated:
+        expr = negated[1]
+    elif not re.fullmatch(r"[\w.]+", expr):
         expr = f"({expr})"
-    summed = f"{expr}.sum(axis={_axis(axes)}, keepdims=True)"
+    summed = f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)}, keepdims=True)"
     if lead == 0:
         return summed
     return f"{summed}.reshape({target})"
+
+
+def _unstretched(expr, shape):
+    """A gradient added to one of the full `shape`, without np.broadcast_to: the addition
+    broadcasts by itself, to the same values."""
+    prefix, suffix = "np.broadcast_to(", f", {tuple(shape)})"
+    if expr.startswith(prefix) and expr.endswith(suffix):
+        return expr[len(prefix):-len(suffix)]
+    return expr
 
 
 # ---------------------------------------------------------------- the compiled step
@@ -620,13 +688,10 @@ class CompiledStep:
 
     @staticmethod
     def signature(args):
-        key = []
-        for a in args:
-            if isinstance(a, (Tensor, np.ndarray)):
-                key.append((a.shape, a.dtype))
-            else:
-                key.append(("value", a))
-        return tuple(key)
+        """What a program is generated for: each array argument's shape and dtype, and the
+        value of each other argument."""
+        return tuple((a.shape, a.dtype) if isinstance(a, (Tensor, np.ndarray)) else ("value", a)
+                     for a in args)
 
     def __call__(self, *args):
         key = self.signature(args)
@@ -639,7 +704,7 @@ class CompiledStep:
         if not entry.checked:
             return self._check(key, entry, args)
         self.last, self.reason = "compiled", None
-        loss, grads = self._run(entry, args)
+        loss, *grads = entry.function(*self._arrays(entry, args))
         taken = set()
         for leaf, g in zip(entry.leaves, grads):
             if (leaf.grad is None and g.base is None and id(g) not in taken
@@ -707,16 +772,17 @@ class CompiledStep:
                 return k
         return array
 
-    def _run(self, program, args):
+    @staticmethod
+    def _arrays(program, args):
+        """The generated function's arguments: the leaves' arrays, then the constants."""
         arrays = [leaf._data for leaf in program.leaves]
         for where in program.positions:
-            if isinstance(where, int):
+            if type(where) is int:
                 a = args[where]
                 arrays.append(a._data if isinstance(a, Tensor) else a)
             else:
                 arrays.append(where)
-        result = program.function(*arrays)
-        return result[0], result[1:]
+        return arrays
 
     def _check(self, key, program, args):
         """The first run on new inputs also runs eagerly and compares: a function that
@@ -730,7 +796,7 @@ class CompiledStep:
         for t, before in zip(program.effects, state):       # updated once, by our code
             t.data[...] = before
         eager = [leaf.grad for leaf in program.leaves]
-        ours, grads = self._run(program, args)
+        ours, *grads = program.function(*self._arrays(program, args))
         same = np.array_equal(np.asarray(ours), loss._data, equal_nan=True) and all(
             e is not None and np.array_equal(e._data, g, equal_nan=True)
             for e, g in zip(eager, grads))

@@ -262,10 +262,10 @@ class Var(Op):
     def forward(x, dims, keepdim, correction):
         n = count(x.shape, dims)
         diff = x - x.sum(axis=dims, keepdims=True) / n
-        diff *= diff
+        squares = (diff * diff).sum(axis=dims, keepdims=keepdim)
         if n - correction <= 0:
-            return np.full(diff.sum(axis=dims, keepdims=keepdim).shape, np.nan, x.dtype)
-        return diff.sum(axis=dims, keepdims=keepdim) / (n - correction)
+            return np.full(squares.shape, np.nan, x.dtype)
+        return squares / (n - correction)
 
     def grad_x(g, out, x, dims, keepdim, correction):
         # d/dx_i of sum_j (x_j - mean)^2 / dof is 2 (x_i - mean) / dof: the terms through the
