@@ -281,11 +281,14 @@ def backward(root, grad, retain_graph=False):
                 "again, or run the forward pass anew")
         if _changes[0] != node.made_at:
             _check_unchanged(node)
-        inputs, out, attrs, vjp = node.inputs, node.out, node.attrs, op.vjp
+        inputs, out, attrs, grad_fns = node.inputs, node.out, node.attrs, op.grads
         for i, parent in enumerate(node.parents):
             if parent is None:
                 continue
-            pg = vjp(i, g, out, inputs, attrs)
+            if grad_fns:                          # op.vjp, without one more call
+                pg = grad_fns[i](g, out, *inputs, **attrs)
+            else:
+                pg = op.vjp(i, g, out, inputs, attrs)
             shape = inputs[i].shape
             if pg.shape != shape:
                 pg = unbroadcast(pg, shape)
@@ -303,8 +306,9 @@ def _deliver(tensor, g):
     """Add a finished gradient to `tensor.grad` (a fresh array: grads may alias each other)."""
     if tensor is None:
         return
-    g = np.array(g, dtype=tensor.data.dtype)
-    tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad.data + g, None)
+    dtype = tensor._data.dtype
+    g = g.copy() if type(g) is np.ndarray and g.dtype == dtype else np.array(g, dtype=dtype)
+    tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad._data + g, None)
 
 
 # ---------------------------------------------------------------- tracing, for codegen

@@ -19,8 +19,13 @@ from .tensor import Tensor, apply
 def _symbolic():
     """tensorgrad.symbolic, imported on first use (a lazy hook: it sits above this module
     and imports sympy). The fused ops it makes derive their backward once, then are cached."""
-    from . import symbolic
-    return symbolic
+    if not _loaded:
+        from . import symbolic
+        _loaded.append(symbolic)
+    return _loaded[0]
+
+
+_loaded = []
 
 
 def _tensor(x, name):
@@ -148,7 +153,8 @@ def cross_entropy(input, target, reduction="mean"):
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold class indices (integers), "
                         f"got {target.dtype}")
-    if target.size and (target.min() < 0 or target.max() >= input.shape[1]):
+    if target.size and (np.minimum.reduce(target, None) < 0
+                        or np.maximum.reduce(target, None) >= input.shape[1]):
         raise IndexError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}), "
                          f"got values from {target.min()} to {target.max()}")
     if reduction not in ("mean", "sum", "none"):

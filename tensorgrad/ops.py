@@ -239,7 +239,7 @@ class Sum(Op):
     name = "sum"
 
     def forward(x, dims, keepdim):
-        return x.sum(axis=dims, keepdims=keepdim)
+        return np.add.reduce(x, axis=dims, keepdims=keepdim)    # x.sum(), without its wrapper
 
     def grad_x(g, out, x, dims, keepdim):
         return expand_reduced(g, x.shape, dims, keepdim)      # every element counted once
@@ -249,7 +249,7 @@ class Mean(Op):
     name = "mean"
 
     def forward(x, dims, keepdim):
-        return x.sum(axis=dims, keepdims=keepdim) / count(x.shape, dims)    # as numpy's mean
+        return np.add.reduce(x, axis=dims, keepdims=keepdim) / count(x.shape, dims)  # as np.mean
 
     def grad_x(g, out, x, dims, keepdim):
         return expand_reduced(g / count(x.shape, dims), x.shape, dims, keepdim)
@@ -261,8 +261,8 @@ class Var(Op):
 
     def forward(x, dims, keepdim, correction):
         n = count(x.shape, dims)
-        diff = x - x.sum(axis=dims, keepdims=True) / n
-        squares = (diff * diff).sum(axis=dims, keepdims=keepdim)
+        diff = x - np.add.reduce(x, axis=dims, keepdims=True) / n
+        squares = np.add.reduce(diff * diff, axis=dims, keepdims=keepdim)
         if n - correction <= 0:
             return np.full(squares.shape, np.nan, x.dtype)
         return squares / (n - correction)
@@ -274,7 +274,7 @@ class Var(Op):
         scale = (2 / (n - correction) if n > correction else np.nan) * g
         if not keepdim and x.ndim:
             scale = np.expand_dims(scale, dims)
-        return (x - x.sum(axis=dims, keepdims=True) / n) * scale
+        return (x - np.add.reduce(x, axis=dims, keepdims=True) / n) * scale
 
 
 class Max(Op):

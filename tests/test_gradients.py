@@ -416,14 +416,14 @@ def edge_dtypes(monkeypatch):
     """The dtype of every gradient the backward pass sends along an edge of the graph.
 
     Checking `.grad` alone is not enough: the engine casts a leaf's gradient to the leaf's
-    dtype, which would hide an upcast inside. Every edge's gradient comes from its op's
-    `vjp`, so a wrapper around each op's `vjp` sees them all.
+    dtype, which would hide an upcast inside. Every edge's gradient comes from one of its
+    op's grad functions (or its `vjp`), so wrappers around those see them all.
     """
     seen = []
 
-    def recording(vjp):
-        def wrapper(i, g, out, arrays, attrs):
-            grad = vjp(i, g, out, arrays, attrs)
+    def recording(fn):
+        def wrapper(*args, **kwargs):
+            grad = fn(*args, **kwargs)
             seen.append(np.asarray(grad).dtype)
             return grad
         return wrapper
@@ -432,6 +432,7 @@ def edge_dtypes(monkeypatch):
     while pending:
         op = pending.pop()
         monkeypatch.setattr(op, "vjp", recording(op.vjp))
+        monkeypatch.setattr(op, "grads", tuple(recording(f) for f in op.grads))
         pending += op.__subclasses__()
     return seen
 
