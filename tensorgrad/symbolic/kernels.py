@@ -128,13 +128,14 @@ class FusedOp:
 
     def kernel(self, which, dtype):
         """The compiled kernel 'forward' or the gradient for input `which`, for `dtype`."""
-        key = (which, np.dtype(dtype))
+        key = (which, dtype)
         if key not in self._kernels:
             if which == "forward":
                 source, fname = self.writer.forward_source(), f"{self.name}_forward"
             else:
                 source, fname = self.writer.gradient_source(which), f"{self.name}_grad_{which}"
-            self._kernels[key] = compile_source(source, fname)
+            self._kernels[key] = self._kernels[(which, np.dtype(dtype))] = compile_source(
+                source, fname)
         return self._kernels[key]
 
     def inline(self, which, dtype, arrays, call, saved, fresh):
@@ -165,7 +166,7 @@ class FusedOp:
         if len(tensors) != len(d.tensor_names):
             raise TypeError(f"{self.name}: expected {len(d.tensor_names)} tensors "
                             f"({', '.join(d.tensor_names)}), got {len(tensors)}")
-        unknown = set(scalars) - set(d.defaults)
+        unknown = scalars and set(scalars) - set(d.defaults)
         if unknown:
             raise TypeError(f"{self.name}: unexpected argument(s) {sorted(unknown)}; the "
                             f"number arguments are {sorted(d.defaults) or 'none'}")
@@ -173,7 +174,8 @@ class FusedOp:
         dtype = tensors[0]._floating().dtype
         tensors = [t.to(dtype) for t in tensors]
         shapes = tuple(t.shape for t in tensors)
-        key = (shapes, dtype, repr(dim), keepdim, tuple(sorted(scalars.items())))
+        key = (shapes, dtype, dim if not isinstance(dim, dict) else repr(dim), keepdim,
+               tuple(sorted(scalars.items())) if scalars else ())
         layout = self._layouts.get(key)
         if layout is None:                  # checked once per shapes and arguments
             layout = self._layout(shapes, dim, keepdim, scalars)
