@@ -526,11 +526,11 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
             else:
                 dname[parent] = e.fresh("d" + var[parent])
                 e.line(f"{dname[parent]} = {expr}", shape)
-        if not e.standalone and g not in {v for k, v in dname.items() if k is not node}:
-            e.line(f"del {g}")                  # passed on: free it, as the engine does
 
     returned = [var[root]] + [dname.get(n, f"np.zeros_like({var[n]})") for n in leaves]
     e.line(f"return {', '.join(returned)}")
+    if not e.standalone:
+        e.lines = _free_early(e.lines)
     params = leaf_names + [a for a, _ in e.args]
     doc = ('    """The forward pass and the gradient of each leaf, as the engine computes '
            'them."""\n')
@@ -542,6 +542,28 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
     program = Program(source, fname, leaf_tensors, leaf_names, e.args, e.globals)
     program.effects = e.effects
     return program
+
+
+def _free_early(lines):
+    """`lines` with `del name` after the last statement that reads each array the function
+    made: memory is given back as soon as possible (the big temporaries of a large batch),
+    as the engine frees a gradient once it has been passed on."""
+    last, made = {}, set()
+    for k, line in enumerate(lines):
+        for node in ast.walk(ast.parse(line)):
+            if isinstance(node, ast.Name):
+                last[node.id] = k
+                if isinstance(node.ctx, ast.Store):
+                    made.add(node.id)
+    dead = {}
+    for name in made:
+        dead.setdefault(last[name], []).append(name)
+    out = []
+    for k, line in enumerate(lines):
+        out.append(line)
+        if k in dead and not line.startswith("return "):
+            out.append(f"del {', '.join(sorted(dead[k]))}")
+    return out
 
 
 def _effect(e, function, name, arguments):
