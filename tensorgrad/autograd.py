@@ -312,9 +312,10 @@ def _deliver(tensor, g):
 
 
 # ---------------------------------------------------------------- tracing, for codegen
-# While a step is traced for generated code (`tensorgrad.codegen.compile`), functions that
-# compute a constant array from their inputs outside the graph (cross_entropy's one-hot of
-# the targets) say how, so the generated code computes it again for new inputs.
+# Functions that compute a constant array from their inputs outside the graph (cross_entropy's
+# one-hot of the targets) say how, so generated code can compute it again for new inputs;
+# while a step is traced (`tensorgrad.codegen.compile`), updates of state outside the graph
+# (batchnorm's running statistics) are recorded too, so the code can make them.
 
 _tracing = [False]
 derived_constants = {}     # id(array) -> (weak reference to it, kind, source arrays)
@@ -323,21 +324,27 @@ traced_effects = []        # (function, array, arguments): an in-place update ou
 
 @contextlib.contextmanager
 def tracing():
-    """Record how constants are derived from inputs, for the duration of the block."""
+    """Record the updates made outside the graph, for the duration of the block."""
     _tracing.append(True)
     try:
         yield
     finally:
         _tracing.pop()
         if not _tracing[-1]:
-            derived_constants.clear()
             traced_effects.clear()
 
 
 def note_derived(array, kind, *sources):
-    """While tracing: `array` was computed as `kind` of `sources` (outside the graph)."""
-    if _tracing[-1]:
-        derived_constants[id(array)] = (weakref.ref(array), kind, sources)
+    """`array` was computed as `kind` of `sources`, outside the graph: remembered while the
+    array lives."""
+    key = id(array)
+    forget = functools.partial(_forget_derived, key)
+    derived_constants[key] = (weakref.ref(array, forget), kind, sources)
+
+
+def _forget_derived(key, reference):
+    if key in derived_constants and derived_constants[key][0] is reference:
+        del derived_constants[key]
 
 
 def note_effect(function, array, *arguments):

@@ -241,6 +241,29 @@ def _is_basic(index):
 
 _ALLOCATE = {"zeros", "ones", "zeros_like", "ones_like", "empty", "full", "copy", "array"}
 
+
+class _SumForm(ast.NodeTransformer):
+    """Sums written `x.sum(axis=..., keepdims=...)` in standalone code, which is read, and
+    `np.add.reduce(x, axis=..., keepdims=...)` in compiled code, which is run: the same
+    reduction, without numpy's Python wrapper around it."""
+
+    def __init__(self, readable):
+        self.readable = readable
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        keywords = {k.arg for k in node.keywords}
+        if not keywords <= {"axis", "keepdims"}:
+            return node
+        f = node.func
+        if (self.readable and ast.unparse(f) == "np.add.reduce" and len(node.args) == 1):
+            return ast.Call(ast.Attribute(node.args[0], "sum", ast.Load()), [], node.keywords)
+        if not self.readable and isinstance(f, ast.Attribute) and f.attr == "sum" \
+                and not node.args and ast.unparse(f.value) != "np":
+            return ast.Call(ast.parse("np.add.reduce", mode="eval").body, [f.value],
+                            node.keywords)
+        return node
+
 def _identifier(name, fallback):
     """`name` made a valid Python identifier ('model.hidden.weight' -> model_hidden_weight)."""
     text = re.sub(r"\W", "_", name or "") or fallback
@@ -289,6 +312,10 @@ class Emitter:
         if not body:
             return text                                 # a blank line or a comment
         statement = body[0]
+        before = ast.dump(statement)
+        statement = _SumForm(self.standalone).visit(statement)
+        if ast.dump(statement) != before:
+            text = ast.unparse(statement)
         if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name)):
             changed = set()                             # x[i] = v, x *= v, del x, add.at(x)
@@ -483,6 +510,11 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
         inputs_src = [var[p] if p is not None else e.const(a)
                       for p, a in zip(node.parents, node.inputs)]
         expr = _forward_source(e, node, inputs_src)
+        if expr is not None and re.fullmatch(r"\w+", expr) and e.lines[-1].startswith(
+                f"{expr} = "):                  # a fused op's last statement made it
+            var[node] = expr
+            e.lines[-1] = f"{e.lines[-1]:<48s}  # {node.out.shape}"
+            continue
         name = e.fresh(base)
         var[node] = name
         if expr is not None:
@@ -616,7 +648,7 @@ def _fused_forward(e, node, inputs_src):
     e.saved[node] = saved
     _emit_inlined(e, lines, helpers)
     value = fused.kernel("forward", dtype)(None, None, *node.inputs, **call.kwargs, saved={})
-    expr = f"np.asarray({result}, np.{dtype})"
+    expr = result if _is_array(value, dtype) else f"np.asarray({result}, np.{dtype})"
     if np.shape(value) != call.kept:
         expr = f"np.broadcast_to({expr}, {call.kept})"
     return expr if call.kept == call.shape else f"{expr}.reshape({call.shape})"
@@ -630,13 +662,19 @@ def _fused_grad(e, node, i, g, out, inputs_src):
     lines, result, helpers = fused.inline(which, x.dtype, [g, out, *inputs_src], call,
                                           e.saved[node], e.fresh)
     _emit_inlined(e, lines, helpers)
-    expr = f"np.asarray({result}, np.{x.dtype})"
-    shape = np.shape(fused.kernel(which, x.dtype)(
-        np.zeros(call.kept, node.out.dtype), node.out.reshape(call.kept), *node.inputs,
-        **call.kwargs, saved=call.saved))
+    value = fused.kernel(which, x.dtype)(np.zeros(call.kept, node.out.dtype),
+                                         node.out.reshape(call.kept), *node.inputs,
+                                         **call.kwargs, saved=call.saved)
+    expr = result if _is_array(value, x.dtype) else f"np.asarray({result}, np.{x.dtype})"
+    shape = np.shape(value)
     if shape != x.shape:
         expr = f"np.broadcast_to({expr}, {np.broadcast_shapes(shape, x.shape)})"
     return expr
+
+
+def _is_array(value, dtype):
+    """Whether the op-table wrapper's np.asarray(value, dtype) would change nothing."""
+    return type(value) is np.ndarray and value.dtype == dtype
 
 
 def _emit_inlined(e, lines, helpers):

@@ -1,5 +1,8 @@
 """Generated code (tensorgrad.codegen): the backward pass as numpy source, and the compiled
 step. References: the engine's own gradients (bit for bit), and eager runs of the same step."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -43,6 +46,31 @@ def lecture_graph(n=32, n_hidden=64, seed=2147483647):
     probs = counts * counts_sum_inv
     logprobs = probs.log()
     loss = -logprobs[range(n), Yb].mean()
+    names = dict(locals())
+    viz.name_tensors(names)
+    return names, loss
+
+
+def fused_lecture_graph(n=32, n_hidden=64, seed=2147483647):
+    """The same model on the lecture's fused ops (exercises 2 and 3); returns (namespace, loss)."""
+    g = torch.Generator().manual_seed(seed)
+    C = torch.randn((27, 10), generator=g)
+    W1 = torch.randn((30, n_hidden), generator=g) * (5/3) / 30**0.5
+    W2 = torch.randn((n_hidden, 27), generator=g) * 0.1
+    b2 = torch.randn(27, generator=g) * 0.1
+    bngain = torch.randn((1, n_hidden), generator=g) * 0.1 + 1.0
+    bnbias = torch.randn((1, n_hidden), generator=g) * 0.1
+    for p in [C, W1, W2, b2, bngain, bnbias]:
+        p.requires_grad = True
+    Xb = torch.randint(0, 27, (n, 3), generator=g)
+    Yb = torch.randint(0, 27, (n,), generator=g)
+    emb = C[Xb]
+    embcat = emb.view(emb.shape[0], -1)
+    hprebn = embcat @ W1
+    hpreact = F.batch_norm(hprebn, None, None, bngain, bnbias, training=True)
+    h = torch.tanh(hpreact)
+    logits = h @ W2 + b2
+    loss = F.cross_entropy(logits, Yb)
     names = dict(locals())
     viz.name_tensors(names)
     return names, loss
@@ -151,6 +179,18 @@ def test_fused_ops_are_written_out_as_their_derived_formulas():
     assert np.array_equal(out[0], loss.data)
     for leaf, grad in zip(program.leaves, out[1:]):
         assert np.array_equal(grad, leaf.grad.data), leaf.name
+
+
+def test_the_listings_in_the_docs_are_what_the_engine_writes():
+    text = (Path(__file__).parent.parent / "docs" / "codegen.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    names, loss = lecture_graph()
+    assert codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]}).source in blocks
+    names, loss = fused_lecture_graph()
+    program = codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
+    assert program.source in blocks
+    assert "dlogits = dloss_2.reshape((1, 1)) * (np.exp(logprobs) - one_hot) / 32" in program.source
+    assert_bit_exact(program, loss)
 
 
 def test_an_op_without_source_form_is_refused_by_name():
