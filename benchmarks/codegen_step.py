@@ -3,16 +3,19 @@
     python benchmarks/codegen_step.py [--repeats 1000] [--large-repeats 20] [--memory-steps 10000]
 
 For the lecture's step (batch 32, n_hidden 200, float32) and a large one (batch 4096,
-n_hidden 1024): forward + backward, the median time per step of
+n_hidden 1024): forward + backward, the time per step of
   eager       tensorgrad, loss.backward()
   compiled    tensorgrad.codegen.compile of the same step
   numpy       the lecture's exercise-4 code transliterated to numpy, untuned
   tuned       numpy with preallocated buffers, in-place ops and BLAS for column sums
   torch       PyTorch eager on the CPU, one thread (when installed)
-each as a ratio to numpy. Then the per-op cost of the engine (a chain of tiny ops) and the
-peak memory of the compiled step over many training steps.
+each as a ratio to numpy, tuned and torch, timed in turns (every round runs each step in
+turn; a ratio is the median over rounds of the ratio within a round). Then the per-op cost
+of the engine (a chain of tiny ops) and the peak memory of the compiled step over many
+training steps.
 """
 import argparse
+import statistics
 import sys
 import time
 import tracemalloc
@@ -23,8 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tensorgrad  # noqa: E402
 from tensorgrad import codegen  # noqa: E402
-from lecture_step import (backward_step, forward, make_params, median_time,  # noqa: E402
-                          numpy_step)
+from lecture_step import (backward_step, forward, make_params, numpy_step, ratio,  # noqa: E402
+                          timed_in_turns)
 
 
 class TunedStep:
@@ -127,11 +130,11 @@ def compare(batch, hidden, repeats):
     assert all(np.array_equal(a, p.grad.data) for a, p in zip(eager, P))
     assert all(np.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(eager, ref))
 
-    results = {
-        "eager": median_time(lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches, repeats),
-        "compiled": median_time(compiled_step, tg_batches, repeats),
-        "numpy": median_time(lambda x, y: numpy_step(arrays, x, y), batches, repeats),
-        "tuned": median_time(lambda x, y: tuned(arrays, x, y), batches, repeats),
+    steps = {
+        "eager": (lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches),
+        "compiled": (compiled_step, tg_batches),
+        "numpy": (lambda x, y: numpy_step(arrays, x, y), batches),
+        "tuned": (lambda x, y: tuned(arrays, x, y), batches),
     }
     try:
         import torch
@@ -141,15 +144,17 @@ def compare(batch, hidden, repeats):
         torch.set_num_threads(1)
         TP = [torch.tensor(v, requires_grad=True) for v in arrays]
         t_batches = [(torch.tensor(x), torch.tensor(y)) for x, y in batches]
-        results["torch"] = median_time(lambda x, y: backward_step(torch, TP, x, y), t_batches,
-                                       repeats)
-    print(f"\nforward + backward, batch {batch}, n_hidden {hidden}, float32, median of {repeats}")
+        steps["torch"] = (lambda x, y: backward_step(torch, TP, x, y), t_batches)
+    times = timed_in_turns(steps, max(1, repeats // 10))
+    print(f"\nforward + backward, batch {batch}, n_hidden {hidden}, float32, {repeats} calls "
+          "each, in 10 turns")
     print(f"  {'':9s} {'time':>10s}  {'/ numpy':>8s}  {'/ tuned':>8s}  {'/ torch':>8s}")
-    for name, seconds in results.items():
-        vs_torch = f"{seconds / results['torch']:8.2f}" if "torch" in results else ""
-        print(f"  {name:9s} {seconds * 1e6:8.1f}us  {seconds / results['numpy']:8.2f}  "
-              f"{seconds / results['tuned']:8.2f}  {vs_torch}")
-    return results
+    for name in steps:
+        vs_torch = f"{ratio(times, name, 'torch'):8.2f}" if "torch" in steps else ""
+        print(f"  {name:9s} {statistics.median(times[name]) * 1e6:8.1f}us  "
+              f"{ratio(times, name, 'numpy'):8.2f}  {ratio(times, name, 'tuned'):8.2f}  "
+              f"{vs_torch}")
+    return times
 
 
 def per_op_overhead(n=20000):

@@ -7,7 +7,8 @@ Compares, on the same parameters and batches:
   numpy       the same step written by hand in numpy: forward, then the lecture's manual
               backward (exercise 4), transliterated without tuning
   torch       PyTorch eager on the CPU, loss.backward() (when PyTorch is installed)
-and prints the median time per step and each one's ratio to numpy.
+and prints the time per step and each one's ratio to numpy, measured in turns (see
+`timed_in_turns`).
 """
 import argparse
 import statistics
@@ -89,14 +90,24 @@ def numpy_step(P, Xb, Yb):
     return loss, [dC, dW1, db1, dW2, db2, dbngain, dbnbias]
 
 
-def median_time(fn, batches, repeats):
-    """The median seconds of `fn(Xb, Yb)` over `repeats` calls, cycling through `batches`."""
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn(*batches[i % len(batches)])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed_in_turns(steps, repeats, rounds=10):
+    """Seconds per call of each of `steps` ({name: (fn, batches)}), timed in turns: every
+    round runs `repeats` calls of each step, one step after the other, so a change in the
+    machine's speed during the run hits all of them alike. Returns {name: [seconds per call,
+    one per round]}."""
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, (fn, batches) in steps.items():
+            start = time.perf_counter()
+            for i in range(repeats):
+                fn(*batches[i % len(batches)])
+            times[name].append((time.perf_counter() - start) / repeats)
+    return times
+
+
+def ratio(times, name, reference):
+    """The median over rounds of `name`'s time divided by `reference`'s in the same round."""
+    return statistics.median(a / b for a, b in zip(times[name], times[reference]))
 
 
 def main():
@@ -119,12 +130,8 @@ def main():
     for p, g in zip(P, np_grads):
         assert np.allclose(p.grad.numpy(), g, rtol=1e-4, atol=1e-6), p.shape
 
-    results = {
-        "numpy": median_time(lambda x, y: numpy_step(list(params.values()), x, y),
-                             batches, args.repeats),
-        "tensorgrad": median_time(lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches,
-                                  args.repeats),
-    }
+    steps = {"numpy": (lambda x, y: numpy_step(list(params.values()), x, y), batches),
+             "tensorgrad": (lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches)}
     try:
         import torch
     except ImportError:
@@ -133,13 +140,14 @@ def main():
         torch.set_num_threads(1)
         TP = [torch.tensor(v, requires_grad=True) for v in params.values()]
         t_batches = [(torch.tensor(x), torch.tensor(y)) for x, y in batches]
-        results["torch"] = median_time(lambda x, y: backward_step(torch, TP, x, y), t_batches,
-                                       args.repeats)
+        steps["torch"] = (lambda x, y: backward_step(torch, TP, x, y), t_batches)
+    times = timed_in_turns(steps, max(1, args.repeats // 10))
 
     print(f"forward + backward, batch {args.batch}, n_hidden {args.hidden}, float32, "
-          f"median of {args.repeats}")
-    for name, seconds in results.items():
-        print(f"  {name:11s} {seconds * 1e6:8.1f} us   {seconds / results['numpy']:5.2f}x numpy")
+          f"{args.repeats} calls each, in 10 turns")
+    for name in steps:
+        print(f"  {name:11s} {statistics.median(times[name]) * 1e6:8.1f} us   "
+              f"{ratio(times, name, 'numpy'):5.2f}x numpy")
 
 
 if __name__ == "__main__":
