@@ -303,11 +303,20 @@ def backward(root, grad, retain_graph=False):
 
 
 def _deliver(tensor, g):
-    """Add a finished gradient to `tensor.grad` (a fresh array: grads may alias each other)."""
+    """Add a finished gradient to `tensor.grad`, as an array of its own.
+
+    Gradients may alias each other (an add passes the same array to both inputs), so `g`
+    is copied, unless it owns its memory and nothing but the backward pass holds it (its
+    reference count: the caller's variable, this function's argument and getrefcount's
+    own), the test numpy makes before reusing a temporary array.
+    """
     if tensor is None:
         return
     dtype = tensor._data.dtype
-    g = g.copy() if type(g) is np.ndarray and g.dtype == dtype else np.array(g, dtype=dtype)
+    if type(g) is not np.ndarray or g.dtype != dtype:
+        g = np.array(g, dtype=dtype)
+    elif g.base is not None or sys.getrefcount(g) > 3:
+        g = g.copy()
     tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad._data + g, None)
 
 

@@ -139,6 +139,26 @@ def test_grads_are_tensors_of_the_parameter_dtype():
     assert not p.grad.requires_grad
 
 
+def test_each_grad_is_an_array_of_its_own():
+    """The backward pass hands a gradient to .grad without copying only when nothing else
+    holds it: two leaves fed the same array by an add, a retained intermediate and the
+    caller's own gradient argument must each get a separate one."""
+    a, b = (torch.tensor([1.0, 2.0], requires_grad=True) for _ in range(2))
+    h = a + b
+    h.retain_grad()
+    (h * 3).sum().backward()                        # one fresh array, sent to h, a and b
+    a.grad.data[...] = 7
+    assert b.grad.tolist() == [3.0, 3.0] and h.grad.tolist() == [3.0, 3.0]
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    G = np.array([3.0, 4.0], np.float32)
+    w.backward(G)
+    w.grad.data[...] = 0
+    assert G.tolist() == [3.0, 4.0]
+    c = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    (c * 3).sum().backward()                        # a fresh array: taken as it is
+    assert c.grad.tolist() == [[3.0, 3.0]] and c.grad.data.flags.writeable
+
+
 def test_matches_pytorch_on_a_small_network():
     """A broadcast-heavy expression, with a non-trivial upstream gradient, against PyTorch."""
     pt = reference_torch()
