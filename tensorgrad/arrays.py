@@ -3,6 +3,7 @@
 The one idea worth reading first is `unbroadcast`: every broadcasting bug in an autodiff
 engine is a missing or wrong sum, and here that sum lives in exactly one function.
 """
+import functools
 import math
 
 import numpy as np
@@ -22,10 +23,16 @@ def unbroadcast(grad, shape):
     """
     if grad.shape == shape:
         return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return np.add.reduce(grad, axis=axes, keepdims=True).reshape(shape)   # grad.sum()
+    return np.add.reduce(grad, axis=_stretched(grad.shape, shape), keepdims=True).reshape(shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stretched(big, small):
+    """The axes of `big` that broadcasting `small` to it added or stretched (remembered: a
+    training loop asks about the same few pairs of shapes at every step)."""
+    lead = len(big) - len(small)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(small) if n == 1 and big[lead + i] != 1)
 
 
 def normalize_dims(dim, ndim, op):
