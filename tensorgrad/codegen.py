@@ -750,8 +750,9 @@ class CompiledStep:
     def signature(args):
         """What a program is generated for: each array argument's shape and dtype, and the
         value of each other argument."""
-        return tuple((a.shape, a.dtype) if isinstance(a, (Tensor, np.ndarray)) else ("value", a)
-                     for a in args)
+        return tuple([(a._data.shape, a._data.dtype) if type(a) is Tensor
+                      else (a.shape, a.dtype) if isinstance(a, (Tensor, np.ndarray))
+                      else ("value", a) for a in args])
 
     def __call__(self, *args):
         key = self.signature(args)
@@ -838,8 +839,8 @@ class CompiledStep:
         arrays = [leaf._data for leaf in program.leaves]
         for where in program.positions:
             if type(where) is int:
-                a = args[where]
-                arrays.append(a._data if isinstance(a, Tensor) else a)
+                where = args[where]
+                arrays.append(where._data if type(where) is Tensor else where)
             else:
                 arrays.append(where)
         return arrays
