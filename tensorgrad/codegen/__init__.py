@@ -1,0 +1,24 @@
+"""Generated code: a recorded graph's forward and backward pass as straight-line numpy.
+
+`generate(loss)` walks the graph that ends in `loss` (iteratively, in topological order)
+and writes one statement per op: the forward in graph order, then the backward in reverse,
+one gradient per intermediate, named after the tensors (`dlogprobs`, `dcounts_sum_inv`).
+Every gradient is the op's own grad rule from `ops.py` written out as source, and wherever
+the engine would unbroadcast, the code says so with an explicit `.sum(...)`. The result
+is the lecture's exercise 1, written by the engine; it runs on plain numpy arrays and
+gives the engine's gradients bit for bit. Fused ops (cross-entropy, batchnorm) are written
+as the statements of their sympy-derived kernels: exercises 2 and 3.
+
+`compile(step)` traces a function that returns a loss once, generates its code, and runs
+that on later calls with inputs of the same shapes and dtypes (re-tracing for new ones):
+the same losses and gradients as eager, without the per-op cost of building a graph. Code
+made to run also reuses values already computed and frees each array after its last use.
+
+Layout, one way: `rules` (each op as source) <- `emitter` (statements, names, passes) <-
+`program` (generate) <- `compiled` (compile).
+"""
+from .compiled import CompiledStep, compile
+from .program import Program, generate
+from .rules import FORWARD, GRAD, CodegenError
+
+__all__ = ["CodegenError", "CompiledStep", "FORWARD", "GRAD", "Program", "compile", "generate"]

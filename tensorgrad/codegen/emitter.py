@@ -1,0 +1,246 @@
+"""The Emitter: collects a generated function's statements, names and constants, and the
+passes over them (reusing values already computed, freeing arrays after their last use)."""
+import ast
+import keyword
+import re
+
+import numpy as np
+
+from ..autograd import derived_constants
+from ..tensor import Tensor
+from .rules import CodegenError
+
+
+_ALLOCATE = {"zeros", "ones", "zeros_like", "ones_like", "empty", "full", "copy", "array"}
+
+
+class _SumForm(ast.NodeTransformer):
+    """Sums written `x.sum(axis=..., keepdims=...)` in standalone code, which is read, and
+    `np.add.reduce(x, axis=..., keepdims=...)` in compiled code, which is run: the same
+    reduction, without numpy's Python wrapper around it."""
+
+    def __init__(self, readable):
+        self.readable = readable
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        keywords = {k.arg for k in node.keywords}
+        if not keywords <= {"axis", "keepdims"}:
+            return node
+        f = node.func
+        if (self.readable and ast.unparse(f) == "np.add.reduce" and len(node.args) == 1):
+            return ast.Call(ast.Attribute(node.args[0], "sum", ast.Load()), [], node.keywords)
+        if not self.readable and isinstance(f, ast.Attribute) and f.attr == "sum" \
+                and not node.args and ast.unparse(f.value) != "np":
+            return ast.Call(ast.parse("np.add.reduce", mode="eval").body, [f.value],
+                            node.keywords)
+        return node
+
+def identifier(name, fallback):
+    """`name` made a valid Python identifier ('model.hidden.weight' -> model_hidden_weight)."""
+    text = re.sub(r"\W", "_", name or "") or fallback
+    if text[0].isdigit() or keyword.iskeyword(text):
+        text = "_" + text
+    return text
+
+
+class Emitter:
+    """Collects the statements of one generated function and the names it uses."""
+
+    def __init__(self, inputs, standalone):
+        self.lines, self.used = [], set()
+        self.standalone = standalone
+        self.args = []              # (argument name, array) of constant inputs
+        self.arg_of = {}            # id(array) -> argument name
+        self.globals = {}           # name -> object, for ops called through the op table
+        for name, value in inputs.items():
+            array = value._data if isinstance(value, Tensor) else value
+            self.arg_of[id(array)] = self.fresh(identifier(name, "x"))
+            self.args.append((self.arg_of[id(array)], array))
+        self.derived = {}           # id(array) -> its name, for constants rebuilt in the code
+        self.effects = []           # tensors the code updates in place (running statistics)
+        self.saved = {}             # fused node -> {step: name}, what its forward computed
+        self.helpers = {}           # name -> function the inlined fused kernels call
+        self.known = {}             # ast.dump of an expression -> (its name, names it reads)
+        self.aliases = set()        # names given to a value another name already holds
+
+    def fresh(self, base):
+        name, k = base, 1
+        while name in self.used or keyword.iskeyword(name):
+            k += 1
+            name = f"{base}_{k}"
+        self.used.add(name)
+        return name
+
+    def line(self, text, shape=None):
+        text = self.reuse(text)
+        self.lines.append(text if shape is None else f"{text:<48s}  # {shape}")
+
+    def reuse(self, text):
+        """`text` with every expression computed before (the same operation on the same
+        arrays) replaced by the name that holds it: the mean a variance needs is the mean
+        already computed. The value is the same, bit for bit; the work is done once."""
+        body = ast.parse(text).body
+        if not body:
+            return text                                 # a blank line or a comment
+        statement = body[0]
+        before = ast.dump(statement)
+        statement = _SumForm(self.standalone).visit(statement)
+        if ast.dump(statement) != before:
+            text = ast.unparse(statement)
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            changed = set()                             # x[i] = v, x *= v, del x, add.at(x)
+            for node in ast.walk(statement):
+                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                    changed.add(node.id)
+                elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0],
+                                                                             ast.Name):
+                    changed.add(node.args[0].id)
+                elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+                    changed.add(node.value.id)
+            if changed & self.aliases and not isinstance(statement, ast.Delete):
+                raise AssertionError(f"codegen: '{text}' would change a shared array")
+            for changed_name in changed:
+                self.forget(changed_name)
+            return text
+        name, value = statement.targets[0].id, statement.value
+        known = self.known
+
+        class Replace(ast.NodeTransformer):
+            def visit(self, node):
+                node = self.generic_visit(node)
+                found = known.get(ast.dump(node))
+                return ast.Name(found[0], ast.Load()) if found else node
+
+        before = ast.dump(value)
+        new = Replace().visit(value)                    # (changes `value` in place)
+        if ast.dump(new) != before:
+            text = f"{name} = {ast.unparse(new)}"
+            if isinstance(new, ast.Name):
+                self.aliases.add(name)
+        self.forget(name)
+        used = {n.id for n in ast.walk(new) if isinstance(n, ast.Name)}
+        fresh_array = any(isinstance(n, ast.Call) and getattr(n.func, "attr", None) in _ALLOCATE
+                          for n in ast.walk(new))
+        if not isinstance(new, (ast.Name, ast.Constant)) and not fresh_array and name not in used:
+            self.known[ast.dump(new)] = (name, used)
+        return text
+
+    def forget(self, name):
+        """`name` is assigned again, changed in place or deleted: reuse nothing through it."""
+        self.known = {k: v for k, v in self.known.items() if v[0] != name and name not in v[1]}
+
+    def let(self, base, expr):
+        name = self.fresh(base)
+        self.line(f"{name} = {expr}")
+        return name
+
+    # ------------------------------------------------------------ constants
+
+    def const(self, array, hint="const"):
+        """Source for a constant array: a literal, `np.arange(n)`, or a function argument."""
+        array = np.asarray(array)
+        if id(array) in self.arg_of:
+            return self.arg_of[id(array)]
+        if id(array) in self.derived:
+            return self.derived[id(array)]
+        if array.ndim == 0:
+            value = array.item()
+            if isinstance(value, float) and not np.isfinite(value):
+                return "np.nan" if np.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
+            return str(array.dtype.type(value)) if isinstance(value, float) else repr(value)
+        if (array.ndim == 1 and array.dtype.kind in "iu"
+                and np.array_equal(array, np.arange(len(array)))):
+            return f"np.arange({len(array)})"
+        recipe = derived_constants.get(id(array))
+        if recipe is not None and recipe[0]() is array:
+            return self._rebuild(array, recipe)
+        name = self.fresh(identifier(hint, "const"))
+        self.arg_of[id(array)] = name
+        self.args.append((name, array))
+        return name
+
+    def _rebuild(self, array, recipe):
+        """A constant computed from other arrays (a one-hot of the targets): computed again."""
+        _, kind, sources = recipe
+        if kind == "one_hot":
+            target, = sources
+            name = self.fresh("one_hot")
+            self.derived[id(array)] = name
+            self.line(f"{name} = np.zeros({array.shape}, np.{array.dtype})", array.shape)
+            self.line(f"{name}[np.arange({len(target)}), {self.const(target, 'target')}] = 1")
+            return name
+        raise CodegenError(f"codegen: no recipe for a constant made by {kind!r}")
+
+    def index(self, index, as_value=False):
+        """Source for a numpy index: ints, slices, None, ..., integer and boolean arrays; as
+        a value (a function's argument) rather than inside brackets with `as_value`."""
+        items = index if isinstance(index, tuple) else (index,)
+        parts = []
+        for item in items:
+            if item is None:
+                parts.append("None")
+            elif item is Ellipsis:
+                parts.append("...")
+            elif isinstance(item, slice):
+                parts.append(":".join("" if v is None else str(v)
+                                      for v in (item.start, item.stop, item.step)).rstrip(":")
+                             or ":")
+            elif isinstance(item, (int, np.integer)):
+                parts.append(str(int(item)))
+            else:
+                parts.append(self.const(item, "index"))
+        text = parts[0] + "," if isinstance(index, tuple) and len(parts) == 1 else ", ".join(parts)
+        return f"({text})" if as_value and isinstance(index, tuple) else text
+
+    def minus_one(self, b, array):
+        """`b - 1` for a pow's gradient: folded to one literal (computed in b's dtype, as the
+        engine does) when b is a number."""
+        if array.ndim == 0 and b == self.const(array):
+            return self.const(np.asarray(array - 1))
+        return f"({b} - 1)"
+
+    # ------------------------------------------------------------ ops without a source form
+
+    def generic(self, node, what):
+        """Call the op's own function (fused ops), or refuse in standalone code."""
+        name = node.op.name
+        if self.standalone:
+            raise CodegenError(
+                f"codegen: op '{name}' has no source form for standalone code yet; "
+                f"{what} of '{name}' cannot be written as plain numpy (compile() can still "
+                "run it, through the op table)")
+        op = self.globals_name(node.op, identifier(name, "op"))
+        attrs = self.globals_name(node.attrs, f"{op}_attrs")
+        return op, attrs
+
+    def globals_name(self, value, base):
+        for key, v in self.globals.items():
+            if v is value:
+                return key
+        name = self.fresh("_" + base.lstrip("_"))
+        self.globals[name] = value
+        return name
+
+
+def free_early(lines):
+    """`lines` with `del name` after the last statement that reads each array the function
+    made: memory is given back as soon as possible (the big temporaries of a large batch),
+    as the engine frees a gradient once it has been passed on."""
+    last, made = {}, set()
+    for k, line in enumerate(lines):
+        for node in ast.walk(ast.parse(line)):
+            if isinstance(node, ast.Name):
+                last[node.id] = k
+                if isinstance(node.ctx, ast.Store):
+                    made.add(node.id)
+    dead = {}
+    for name in made:
+        dead.setdefault(last[name], []).append(name)
+    out = []
+    for k, line in enumerate(lines):
+        out.append(line)
+        if k in dead and not line.startswith("return "):
+            out.append(f"del {', '.join(sorted(dead[k]))}")
+    return out

@@ -1,0 +1,148 @@
+"""`generate`: the graph ending in a loss, as the source of one Python function."""
+import builtins
+import inspect
+import re
+
+import numpy as np
+
+from ..autograd import topological_order, traced_effects
+from ..tensor import Tensor
+from .emitter import Emitter, free_early, identifier
+from .rules import (CodegenError, forward_source, grad_shape, grad_source, unbroadcast_source,
+                    unstretched)
+
+
+class Program:
+    """Generated source and the function made from it.
+
+    `function(*arrays)` takes the leaves' arrays (`leaves`, the tensors that require grad)
+    then the constant inputs (`args`) and returns the loss followed by one gradient per
+    leaf. `source` is the text; `globals` what it needs besides numpy (empty for
+    standalone code).
+    """
+
+    def __init__(self, source, fname, leaves, leaf_names, args, globals_):
+        self.source, self.fname = source, fname
+        self.leaves, self.leaf_names, self.args, self.globals = leaves, leaf_names, args, globals_
+        namespace = {"np": np, **globals_}
+        exec(builtins.compile(source, f"<tensorgrad.codegen {fname}>", "exec"), namespace)
+        self.function = namespace[fname]
+
+    def __str__(self):
+        return self.source
+
+    def __call__(self, *arrays):
+        return self.function(*arrays)
+
+
+def generate(loss, inputs=None, fname="forward_backward", standalone=True):
+    """The forward and backward pass of the graph ending in `loss`, as a Program.
+
+    `loss` is a tensor with a recorded graph (a single element: its gradient starts at 1).
+    `inputs` names the constant arrays the graph reads, such as the batch's indices:
+    `{"Xb": Xb, "Yb": Yb}` (tensors or arrays, matched by identity); others become
+    arguments named `const`, `index`, ... Tensors are named by their `.name`
+    (`tensorgrad.viz.name_tensors(locals())` names them all), unnamed ones `t1`, `t2`.
+    With `standalone` (the default) the code needs only numpy, and an op with no source
+    form raises CodegenError naming it; otherwise such ops are called through the op table.
+    """
+    root = loss._node
+    if root is None or root.op is None:
+        raise ValueError("generate: the loss has no recorded graph (does anything it is "
+                         "computed from require grad?)")
+    e = Emitter(inputs or {}, standalone)
+    order = topological_order(root)
+    var = {}
+    leaves = []                             # in the order the forward first reads them
+    for node in order:
+        leaves += [p for p in node.parents if p is not None and p.op is None and p not in leaves]
+    leaves += [n for n in order if n.op is None and n not in leaves]
+    leaf_names = [e.fresh(identifier(n.name, f"p{k}")) for k, n in enumerate(leaves, 1)]
+    var.update(zip(leaves, leaf_names))
+
+    e.line("# forward pass")
+    count = 0
+    for node in order:
+        if node.op is None:
+            continue
+        count += 1
+        base = identifier(node.name, f"t{count}") if node.name else f"t{count}"
+        inputs_src = [var[p] if p is not None else e.const(a)
+                      for p, a in zip(node.parents, node.inputs)]
+        expr = forward_source(e, node, inputs_src)
+        if expr is not None and re.fullmatch(r"\w+", expr) and e.lines[-1].startswith(
+                f"{expr} = "):                  # a fused op's last statement made it
+            var[node] = expr
+            e.lines[-1] = f"{e.lines[-1]:<48s}  # {node.out.shape}"
+            continue
+        name = e.fresh(base)
+        var[node] = name
+        if expr is not None:
+            e.line(f"{name} = {expr}", node.out.shape)
+        else:                                   # setitem: a copy, then the assignment
+            e.line(f"{name} = {inputs_src[0]}.copy()", node.out.shape)
+            e.line(f"{name}[{e.index(node.attrs['index'])}] = {inputs_src[1]}")
+
+        for function, array, arguments in traced_effects:
+            if array is node.out:
+                _effect(e, function, name, arguments)
+
+    e.line("")
+    e.line("# backward pass")
+    dname, borrowed = {}, set()
+    rootg = e.fresh("d" + var[root])
+    e.line(f"{rootg} = np.ones({root.out.shape}, np.{root.out.dtype})", root.out.shape)
+    dname[root] = rootg
+    for node in reversed(order):
+        if node.op is None or node not in dname:
+            continue
+        g = dname[node]
+        inputs_src = [var[p] if p is not None else e.const(a)
+                      for p, a in zip(node.parents, node.inputs)]
+        for i, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            expr = grad_source(e, node, i, g, var[node], inputs_src)
+            expr = unbroadcast_source(expr, grad_shape(node, i), node.inputs[i].shape)
+            shape = node.inputs[i].shape
+            if parent in borrowed:              # its own name, before adding to it
+                borrowed.discard(parent)
+                own = e.fresh("d" + var[parent])
+                e.line(f"{own} = {dname[parent]} + {expr}", shape)
+                dname[parent] = own
+            elif parent in dname:
+                e.line(f"{dname[parent]} = {dname[parent]} + {unstretched(expr, shape)}", shape)
+            elif expr in dname.values() and parent.name is None:
+                dname[parent] = expr            # an unnamed intermediate passes g on as is
+                borrowed.add(parent)
+            else:
+                dname[parent] = e.fresh("d" + var[parent])
+                e.line(f"{dname[parent]} = {expr}", shape)
+
+    returned = [var[root]] + [dname.get(n, f"np.zeros_like({var[n]})") for n in leaves]
+    e.line(f"return {', '.join(returned)}")
+    if not e.standalone:
+        e.lines = free_early(e.lines)
+    params = leaf_names + [a for a, _ in e.args]
+    doc = ('    """The forward pass and the gradient of each leaf, as the engine computes '
+           'them."""\n')
+    source = (f"def {fname}({', '.join(params)}):\n" + doc
+              + "\n".join(("    " + ln) if ln else "" for ln in e.lines) + "\n")
+    if e.helpers:
+        source = "\n\n".join([*(inspect.getsource(f) for f in e.helpers.values()), source])
+    leaf_tensors = [n.tensor() if n.tensor is not None else None for n in leaves]
+    program = Program(source, fname, leaf_tensors, leaf_names, e.args, e.globals)
+    program.effects = e.effects
+    return program
+
+
+def _effect(e, function, name, arguments):
+    """A call that updates state outside the graph (running statistics), as the forward did."""
+    if e.standalone:
+        raise CodegenError(f"codegen: '{function.__name__}' updates state outside the graph; "
+                           "standalone code cannot do that yet (compile() can)")
+    call = e.globals_name(function, function.__name__)
+    args = ", ".join(e.globals_name(a, "state") if isinstance(a, Tensor) else repr(a)
+                     for a in arguments)
+    e.line(f"{call}({name}, {args})")
+    e.effects.extend(a for a in arguments if isinstance(a, Tensor))
