@@ -256,25 +256,29 @@ class Mean(Op):
 
 
 class Var(Op):
-    """Variance over `dims`, divided by n - correction (NaN when that is not positive)."""
+    """Variance over `dims`, divided by n - correction (NaN when that is not positive).
+
+    `saved` is a dict given to each application: the forward keeps x - mean there, which
+    the gradient 2 (x - mean) / (n - correction) reuses instead of computing it again.
+    """
     name = "var"
 
-    def forward(x, dims, keepdim, correction):
+    def forward(x, dims, keepdim, correction, saved):
         n = count(x.shape, dims)
-        diff = x - np.add.reduce(x, axis=dims, keepdims=True) / n
+        diff = saved["diff"] = x - np.add.reduce(x, axis=dims, keepdims=True) / n
         squares = np.add.reduce(diff * diff, axis=dims, keepdims=keepdim)
         if n - correction <= 0:
             return np.full(squares.shape, np.nan, x.dtype)
         return squares / (n - correction)
 
-    def grad_x(g, out, x, dims, keepdim, correction):
+    def grad_x(g, out, x, dims, keepdim, correction, saved):
         # d/dx_i of sum_j (x_j - mean)^2 / dof is 2 (x_i - mean) / dof: the terms through the
         # mean add up to zero
         n = count(x.shape, dims)
         scale = (2 / (n - correction) if n > correction else np.nan) * g
         if not keepdim and x.ndim:
             scale = np.expand_dims(scale, dims)
-        return (x - np.add.reduce(x, axis=dims, keepdims=True) / n) * scale
+        return saved["diff"] * scale
 
 
 class Max(Op):

@@ -536,7 +536,7 @@ class Tensor:
         if correction is None:
             correction = 0 if unbiased is False else 1
         return apply(ops.Var, self._floating(), dims=normalize_dims(dim, self.ndim, "var"),
-                     keepdim=keepdim, correction=correction)
+                     keepdim=keepdim, correction=correction, saved={})
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
         """Standard deviation: the square root of `var` with the same arguments."""

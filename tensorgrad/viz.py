@@ -132,7 +132,7 @@ def _op_title(op, attrs):
         items = index if isinstance(index, tuple) else (index,)
         return f"{op.name}[{', '.join(_attr_text(i) for i in items)}]"
     shown = [str(v) if k == "call" else f"{k}={_attr_text(v)}"    # a fused op's numbers
-             for k, v in attrs.items() if v is not None and v is not False]
+             for k, v in attrs.items() if v is not None and v is not False and k != "saved"]
     shown = [text for text in shown if text]
     return f"{op.name}({', '.join(shown)})" if shown else op.name
 

@@ -121,9 +121,10 @@ def _cat_grad(e, node, i, g, out, *xs):
 def _var_forward(e, node, x):
     dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
     n, correction = _count(node), node.attrs["correction"]
+    diff = e.let(f"{x}_diff", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
+    e.saved[node] = {"diff": diff}              # the gradient reuses it, as the op does
     if n - correction <= 0:
         return f"np.full({node.out.shape}, np.nan, np.{node.out.dtype})"
-    diff = e.let(f"{x}_diff", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
     return f"({diff} * {diff}).sum({_reduced(dims, keepdim)}) / {n - correction}"
 
 
@@ -133,7 +134,7 @@ def _var_grad(e, node, i, g, out, x):
     scale = f"({2 / (n - correction) if n > correction else 'np.nan'} * {g})"
     if not keepdim and node.inputs[0].ndim:
         scale = f"np.expand_dims({scale}, {_axis(dims)})"
-    return f"({x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}) * {scale}"
+    return f"{e.saved[node]['diff']} * {scale}"
 
 
 def _count(node):
