@@ -10,7 +10,6 @@ from ..autograd import derived_constants
 from ..tensor import Tensor
 from .rules import CodegenError
 
-
 _ALLOCATE = {"zeros", "ones", "zeros_like", "ones_like", "empty", "full", "copy", "array"}
 
 
@@ -35,6 +34,33 @@ class _SumForm(ast.NodeTransformer):
             return ast.Call(ast.parse("np.add.reduce", mode="eval").body, [f.value],
                             node.keywords)
         return node
+
+
+class _Reuse(ast.NodeTransformer):
+    """Replaces each subexpression found in `known` (by its ast.dump) with the name holding
+    its value, innermost first. Changes the tree it visits."""
+
+    def __init__(self, known):
+        self.known = known
+
+    def visit(self, node):
+        node = self.generic_visit(node)
+        found = self.known.get(ast.dump(node))
+        return ast.Name(found[0], ast.Load()) if found else node
+
+
+def _changed_names(statement):
+    """The names a statement that is not a plain assignment changes or deletes."""
+    changed = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            changed.add(node.id)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+            changed.add(node.args[0].id)                # np.add.at(x, ...)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            changed.add(node.value.id)
+    return changed
+
 
 def identifier(name, fallback):
     """`name` made a valid Python identifier ('model.hidden.weight' -> model_hidden_weight)."""
@@ -73,13 +99,14 @@ class Emitter:
         return name
 
     def line(self, text, shape=None):
-        text = self.reuse(text)
+        text = self.rewrite(text)
         self.lines.append(text if shape is None else f"{text:<48s}  # {shape}")
 
-    def reuse(self, text):
-        """`text` with every expression computed before (the same operation on the same
-        arrays) replaced by the name that holds it: the mean a variance needs is the mean
-        already computed. The value is the same, bit for bit; the work is done once."""
+    def rewrite(self, text):
+        """`text` with its sums in this code's form, and with every expression computed
+        before (the same operation on the same arrays) replaced by the name that holds it:
+        the mean a variance needs is the mean already computed. The values are the same,
+        bit for bit; the work is done once."""
         body = ast.parse(text).body
         if not body:
             return text                                 # a blank line or a comment
@@ -90,41 +117,25 @@ class Emitter:
             text = ast.unparse(statement)
         if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name)):
-            changed = set()                             # x[i] = v, x *= v, del x, add.at(x)
-            for node in ast.walk(statement):
-                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                    changed.add(node.id)
-                elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0],
-                                                                             ast.Name):
-                    changed.add(node.args[0].id)
-                elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
-                    changed.add(node.value.id)
+            changed = _changed_names(statement)        # x[i] = v, x *= v, del x, add.at(x)
             if changed & self.aliases and not isinstance(statement, ast.Delete):
                 raise AssertionError(f"codegen: '{text}' would change a shared array")
-            for changed_name in changed:
-                self.forget(changed_name)
+            for name in changed:
+                self.forget(name)
             return text
         name, value = statement.targets[0].id, statement.value
-        known = self.known
-
-        class Replace(ast.NodeTransformer):
-            def visit(self, node):
-                node = self.generic_visit(node)
-                found = known.get(ast.dump(node))
-                return ast.Name(found[0], ast.Load()) if found else node
-
         before = ast.dump(value)
-        new = Replace().visit(value)                    # (changes `value` in place)
-        if ast.dump(new) != before:
-            text = f"{name} = {ast.unparse(new)}"
-            if isinstance(new, ast.Name):
+        value = _Reuse(self.known).visit(value)
+        if ast.dump(value) != before:
+            text = f"{name} = {ast.unparse(value)}"
+            if isinstance(value, ast.Name):
                 self.aliases.add(name)
         self.forget(name)
-        used = {n.id for n in ast.walk(new) if isinstance(n, ast.Name)}
-        fresh_array = any(isinstance(n, ast.Call) and getattr(n.func, "attr", None) in _ALLOCATE
-                          for n in ast.walk(new))
-        if not isinstance(new, (ast.Name, ast.Constant)) and not fresh_array and name not in used:
-            self.known[ast.dump(new)] = (name, used)
+        used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+        allocates = any(isinstance(n, ast.Call) and getattr(n.func, "attr", None) in _ALLOCATE
+                        for n in ast.walk(value))      # a new array, to be filled: not shared
+        if not isinstance(value, (ast.Name, ast.Constant)) and not allocates and name not in used:
+            self.known[ast.dump(value)] = (name, used)
         return text
 
     def forget(self, name):
