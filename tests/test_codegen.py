@@ -1,6 +1,8 @@
 """Generated code (tensorgrad.codegen): the backward pass as numpy source, and the compiled
 step. References: the engine's own gradients (bit for bit), and eager runs of the same step."""
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +217,16 @@ def test_fused_variant_agrees_with_the_step_by_step_code():
             continue
         scale = np.abs(reference).max()
         assert np.abs(grad - reference).max() <= 1e-6 * scale, leaf.name
+
+
+@pytest.mark.parametrize("variant, line", [([], "dcounts_sum_inv = (dprobs * counts).sum("),
+                                           (["--fused"], "* (np.exp(logprobs) - one_hot) / 32")])
+def test_the_generated_backward_example_runs(variant, line):
+    script = Path(__file__).parent.parent / "examples" / "generated_backward.py"
+    result = subprocess.run([sys.executable, str(script), *variant], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert line in result.stdout and "bit for bit" in result.stdout
 
 
 def test_an_op_without_source_form_is_refused_by_name():
