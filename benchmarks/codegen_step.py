@@ -11,8 +11,8 @@ n_hidden 1024): forward + backward, the time per step of
   torch       PyTorch eager on the CPU, one thread (when installed)
 each as a ratio to numpy, tuned and torch, timed in turns (every round runs each step in
 turn; a ratio is the median over rounds of the ratio within a round). Then the per-op cost
-of the engine (a chain of tiny ops) and the peak memory of the compiled step over many
-training steps.
+of the engine (a chain of tiny ops) and the peak memory of the eager and the compiled step
+over many training steps.
 """
 import argparse
 import statistics
@@ -175,11 +175,19 @@ def per_op_overhead(n=20000):
           f"engine {engine * 1e6:.2f}us, numpy forward alone {plain * 1e6:.2f}us")
 
 
-def memory(steps):
-    """Peak traced memory of the compiled lecture step over `steps` training steps."""
+def memory(steps, compiled):
+    """Peak traced memory of the lecture step, eager or compiled, over `steps` training
+    steps: after a tenth of them and at the end (it must not grow)."""
     params = make_params(27, 10, 3, 200)
     P = [tensorgrad.tensor(v, requires_grad=True) for v in params.values()]
-    compiled = codegen.compile(lambda Xb, Yb: forward(tensorgrad, P, Xb, Yb))
+    step_fn = lambda Xb, Yb: forward(tensorgrad, P, Xb, Yb)            # noqa: E731
+    if compiled:
+        run = codegen.compile(step_fn)
+    else:
+        def run(Xb, Yb):
+            loss = step_fn(Xb, Yb)
+            loss.backward()
+            return loss
     rng = np.random.default_rng(2)
     batches = [(tensorgrad.tensor(rng.integers(0, 27, (32, 3))),
                 tensorgrad.tensor(rng.integers(0, 27, 32))) for _ in range(20)]
@@ -188,14 +196,15 @@ def memory(steps):
     for step in range(steps):
         for p in P:
             p.grad = None
-        compiled(*batches[step % 20])
+        run(*batches[step % 20])
         with tensorgrad.no_grad():
             for p in P:
                 p.data += -0.01 * p.grad.data
         if step in (steps // 10, steps - 1):
             peaks.append(tracemalloc.get_traced_memory()[1])
     tracemalloc.stop()
-    print(f"\npeak traced memory over {steps} compiled steps: {peaks[0] / 1e6:.2f} MB after "
+    kind = "compiled" if compiled else "eager"
+    print(f"peak traced memory over {steps} {kind} steps: {peaks[0] / 1e6:.2f} MB after "
           f"{steps // 10}, {peaks[1] / 1e6:.2f} MB after {steps}")
 
 
@@ -208,7 +217,9 @@ def main():
     compare(32, 200, args.repeats)
     compare(4096, 1024, args.large_repeats)
     per_op_overhead()
-    memory(args.memory_steps)
+    print()
+    memory(args.memory_steps, compiled=False)
+    memory(args.memory_steps, compiled=True)
 
 
 if __name__ == "__main__":
