@@ -4,7 +4,8 @@ and the printer that turns a sympy expression into numpy code.
 A quantity that varies along a reduced axis is an `Indexed` (`x[i]`); one that does not is a
 plain `Symbol`. A reduction is a sympy `Sum(h, (i, 0, n - 1))` over an axis of symbolic
 length `n`. Printed as numpy, `x[i]` is simply the array `x` and the sum is
-`numpy.sum(h, axis=..., keepdims=True)`: every array holds all positions at once.
+`numpy.add.reduce(h, axis=..., keepdims=True)` (numpy.sum without its Python wrapper): every
+array holds all positions at once.
 """
 import ast
 import random
@@ -123,8 +124,8 @@ def _assumptions(symbol):
 # ---------------------------------------------------------------- numpy code
 
 class KernelPrinter(NumPyPrinter):
-    """sympy -> numpy source: x[i] is the array x, a Sum is numpy.add.reduce(..., keepdims=True)
-    (numpy.sum without its Python wrapper: the same result, microseconds sooner)."""
+    """sympy -> numpy source: x[i] is the array x, a Sum is numpy.add.reduce(...,
+    keepdims=True), as the module says."""
 
     def __init__(self, axis_names=None):
         super().__init__({"fully_qualified_modules": True, "inline": True,

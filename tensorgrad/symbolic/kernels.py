@@ -128,14 +128,13 @@ class FusedOp:
 
     def kernel(self, which, dtype):
         """The compiled kernel 'forward' or the gradient for input `which`, for `dtype`."""
-        key = (which, dtype)
+        key = (which, np.dtype(dtype))
         if key not in self._kernels:
             if which == "forward":
                 source, fname = self.writer.forward_source(), f"{self.name}_forward"
             else:
                 source, fname = self.writer.gradient_source(which), f"{self.name}_grad_{which}"
-            self._kernels[key] = self._kernels[(which, np.dtype(dtype))] = compile_source(
-                source, fname)
+            self._kernels[key] = compile_source(source, fname)
         return self._kernels[key]
 
     def inline(self, which, dtype, arrays, call, saved, fresh):
