@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy
 
 import tensorgrad as torch
 import tensorgrad.nn.functional as F
 from tensorgrad import codegen, viz
+from tensorgrad.symbolic import fused_op
 
 
 def lecture_graph(n=32, n_hidden=64, seed=2147483647):
@@ -348,10 +350,24 @@ def test_a_constant_computed_outside_the_graph_falls_back_to_eager():
     assert np.array_equal(w.grad.data, np.array([2.0, 2.0, 2.0], np.float32))
 
 
-def test_compiled_step_updates_batchnorm_running_stats_like_eager():
+class RMSNorm(torch.nn.Module):
+    """A user-defined fused op as a layer: its output feeds a batchnorm below."""
+
+    def forward(self, x):
+        return rms_norm(x)
+
+
+@fused_op(dim=-1, positive=("eps",))
+def rms_norm(f, x, eps=1e-5):
+    return x / sympy.sqrt(f.mean(x**2) + eps)
+
+
+@pytest.mark.parametrize("first", ["linear", "fused op"])
+def test_compiled_step_updates_batchnorm_running_stats_like_eager(first):
     from tensorgrad import nn
     torch.manual_seed(0)
-    models = [nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+    before = [nn.Linear(6, 8)] if first == "linear" else [nn.Linear(6, 8), RMSNorm()]
+    models = [nn.Sequential(*before, nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
               for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
     compiled = codegen.compile(lambda x, y: F.cross_entropy(models[1](x), y))

@@ -72,14 +72,13 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
         expr = forward_source(e, node, inputs_src)
         if expr is not None and re.fullmatch(r"\w+", expr) and e.lines[-1].startswith(
                 f"{expr} = "):                  # a fused op's last statement made it
-            var[node] = expr
+            name = var[node] = expr
             e.lines[-1] = f"{e.lines[-1]:<48s}  # {node.out.shape}"
-            continue
-        name = e.fresh(base)
-        var[node] = name
-        if expr is not None:
+        elif expr is not None:
+            name = var[node] = e.fresh(base)
             e.line(f"{name} = {expr}", node.out.shape)
         else:                                   # setitem: a copy, then the assignment
+            name = var[node] = e.fresh(base)
             e.line(f"{name} = {inputs_src[0]}.copy()", node.out.shape)
             e.line(f"{name}[{e.index(node.attrs['index'])}] = {inputs_src[1]}")
 
