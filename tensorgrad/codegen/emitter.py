@@ -85,7 +85,7 @@ class Emitter:
             self.args.append((self.arg_of[id(array)], array))
         self.derived = {}           # id(array) -> its name, for constants rebuilt in the code
         self.effects = []           # tensors the code updates in place (running statistics)
-        self.saved = {}             # fused node -> {step: name}, what its forward computed
+        self.saved = {}             # node -> {step: name}: what a fused op or var saved
         self.helpers = {}           # name -> function the inlined fused kernels call
         self.known = {}             # ast.dump of an expression -> (its name, names it reads)
         self.aliases = set()        # names given to a value another name already holds
