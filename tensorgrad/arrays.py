@@ -23,11 +23,11 @@ def unbroadcast(grad, shape):
     """
     if grad.shape == shape:
         return grad
-    return np.add.reduce(grad, axis=_stretched(grad.shape, shape), keepdims=True).reshape(shape)
+    return np.add.reduce(grad, axis=stretched_axes(grad.shape, shape), keepdims=True).reshape(shape)
 
 
 @functools.lru_cache(maxsize=4096)
-def _stretched(big, small):
+def stretched_axes(big, small):
     """The axes of `big` that broadcasting `small` to it added or stretched (remembered: a
     training loop asks about the same few pairs of shapes at every step)."""
     lead = len(big) - len(small)

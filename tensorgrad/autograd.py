@@ -17,6 +17,7 @@ import contextlib
 import functools
 import heapq
 import itertools
+import operator
 import os
 import sys
 import warnings
@@ -245,11 +246,7 @@ def topological_order(root):
             if p is not None and p not in seen:
                 seen.add(p)
                 stack.append(p)
-    return sorted(seen, key=_seq)
-
-
-def _seq(node):
-    return node.seq
+    return sorted(seen, key=operator.attrgetter("seq"))
 
 
 def backward(root, grad, retain_graph=False):

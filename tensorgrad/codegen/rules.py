@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .. import ops
-from ..arrays import is_basic_index
+from ..arrays import count, is_basic_index, stretched_axes
 
 
 class CodegenError(NotImplementedError):
@@ -139,8 +139,7 @@ def _var_grad(e, node, i, g, out, x):
 
 def _count(node):
     """How many elements of its input a reduction combines into each output element."""
-    x = node.inputs[0]
-    return int(np.prod([x.shape[d] for d in node.attrs["dims"]]))
+    return count(node.inputs[0].shape, node.attrs["dims"])
 
 
 def _sigmoid_forward(e, node, x):
@@ -301,16 +300,14 @@ def unbroadcast_source(expr, shape, target):
     shape, target = tuple(shape), tuple(target)
     if shape == target:
         return expr
-    lead = len(shape) - len(target)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(target)
-                                      if n == 1 and shape[lead + i] != 1)
+    axes = stretched_axes(shape, target)
     negated = re.fullmatch(r"-(\w+)", expr)            # -(g.sum()) is (-g).sum(), exactly
     if negated:
         expr = negated[1]
     elif not re.fullmatch(r"[\w.]+", expr):
         expr = f"({expr})"
     summed = f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)}, keepdims=True)"
-    if lead == 0:
+    if len(shape) == len(target):
         return summed
     return f"{summed}.reshape({target})"
 

@@ -187,14 +187,6 @@ def _logsumexp(h, axis):
     return np.log(np.add.reduce(np.exp(h - m), axis=axis, keepdims=True)) + m
 
 
-def _count(shape, axes):
-    """How many elements the axes `axes` of an array of `shape` hold."""
-    total = 1
-    for a in axes:
-        total *= shape[a]
-    return total
-
-
 HELPERS = {"_logsumexp": _logsumexp}      # what inlined kernels may call, by name
 
 
@@ -243,7 +235,7 @@ def inline_kernel(source, bind, saved, fresh):
 
 def compile_source(source, name):
     """Turn generated kernel source into a function (as sympy's lambdify does)."""
-    namespace = {"numpy": np, "_erf": _erf, "_logsumexp": _logsumexp, "_count": _count}
+    namespace = {"numpy": np, "_erf": _erf, "_logsumexp": _logsumexp}
     exec(compile(source, f"<tensorgrad.symbolic {name}>", "exec"), namespace)
     fn = namespace[name]
     fn.source = source
