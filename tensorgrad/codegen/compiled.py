@@ -57,14 +57,9 @@ class CompiledStep:
             return self._check(key, entry, args)
         self.last, self.reason = "compiled", None
         loss, *grads = entry.function(*self._arrays(entry, args))
-        taken = set()
-        for leaf, g in zip(entry.leaves, grads):
-            if (leaf.grad is None and g.base is None and id(g) not in taken
-                    and g.dtype == leaf._data.dtype):
-                leaf.grad = Tensor._wrap(g, None)   # a fresh array of the generated code's
-                taken.add(id(g))
-            else:
-                _deliver(leaf, g)
+        for leaf in reversed(entry.leaves):
+            g = grads.pop()                     # held only here, unless shared: as in backward
+            _deliver(leaf, g)
         return Tensor._wrap(np.asarray(loss), None)
 
     def explain(self):
