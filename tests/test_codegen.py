@@ -15,69 +15,23 @@ from tensorgrad import codegen, viz
 from tensorgrad.symbolic import fused_op
 
 
-def lecture_graph(n=32, n_hidden=64, seed=2147483647):
-    """The lecture's chunked forward pass on random parameters; returns (namespace, loss)."""
-    g = torch.Generator().manual_seed(seed)
-    vocab_size, n_embd, block_size = 27, 10, 3
-    C = torch.randn((vocab_size, n_embd), generator=g)
-    W1 = torch.randn((n_embd * block_size, n_hidden), generator=g) * (5/3) / 30**0.5
-    b1 = torch.randn(n_hidden, generator=g) * 0.1
-    W2 = torch.randn((n_hidden, vocab_size), generator=g) * 0.1
-    b2 = torch.randn(vocab_size, generator=g) * 0.1
-    bngain = torch.randn((1, n_hidden), generator=g) * 0.1 + 1.0
-    bnbias = torch.randn((1, n_hidden), generator=g) * 0.1
-    for p in [C, W1, b1, W2, b2, bngain, bnbias]:
-        p.requires_grad = True
-    Xb = torch.randint(0, vocab_size, (n, block_size), generator=g)
-    Yb = torch.randint(0, vocab_size, (n,), generator=g)
-    emb = C[Xb]
-    embcat = emb.view(emb.shape[0], -1)
-    hprebn = embcat @ W1 + b1
-    bnmeani = 1/n * hprebn.sum(0, keepdim=True)
-    bndiff = hprebn - bnmeani
-    bndiff2 = bndiff**2
-    bnvar = 1/(n-1) * bndiff2.sum(0, keepdim=True)
-    bnvar_inv = (bnvar + 1e-5)**-0.5
-    bnraw = bndiff * bnvar_inv
-    hpreact = bngain * bnraw + bnbias
-    h = torch.tanh(hpreact)
-    logits = h @ W2 + b2
-    logit_maxes = logits.max(1, keepdim=True).values
-    norm_logits = logits - logit_maxes
-    counts = norm_logits.exp()
-    counts_sum = counts.sum(1, keepdims=True)
-    counts_sum_inv = counts_sum**-1
-    probs = counts * counts_sum_inv
-    logprobs = probs.log()
-    loss = -logprobs[range(n), Yb].mean()
-    names = dict(locals())
-    viz.name_tensors(names)
-    return names, loss
+EXAMPLES = Path(__file__).parent.parent / "examples"
+sys.path.insert(0, str(EXAMPLES))           # the examples build the lecture's graphs
+from generated_backward import fused_forward  # noqa: E402
+from render_graph import lecture_forward  # noqa: E402
 
 
-def fused_lecture_graph(n=32, n_hidden=64, seed=2147483647):
-    """The same model on the lecture's fused ops (exercises 2 and 3); returns (namespace, loss)."""
-    g = torch.Generator().manual_seed(seed)
-    C = torch.randn((27, 10), generator=g)
-    W1 = torch.randn((30, n_hidden), generator=g) * (5/3) / 30**0.5
-    W2 = torch.randn((n_hidden, 27), generator=g) * 0.1
-    b2 = torch.randn(27, generator=g) * 0.1
-    bngain = torch.randn((1, n_hidden), generator=g) * 0.1 + 1.0
-    bnbias = torch.randn((1, n_hidden), generator=g) * 0.1
-    for p in [C, W1, W2, b2, bngain, bnbias]:
-        p.requires_grad = True
-    Xb = torch.randint(0, 27, (n, 3), generator=g)
-    Yb = torch.randint(0, 27, (n,), generator=g)
-    emb = C[Xb]
-    embcat = emb.view(emb.shape[0], -1)
-    hprebn = embcat @ W1
-    hpreact = F.batch_norm(hprebn, None, None, bngain, bnbias, training=True)
-    h = torch.tanh(hpreact)
-    logits = h @ W2 + b2
-    loss = F.cross_entropy(logits, Yb)
-    names = dict(locals())
+def lecture_graph(n=32):
+    """The lecture's chunked forward pass on one batch; returns (its variables, loss)."""
+    names = lecture_forward(n=n)
     viz.name_tensors(names)
-    return names, loss
+    return names, names["loss"]
+
+
+def fused_lecture_graph():
+    """The same batch on the fused ops from hprebn on; returns (variables, fused loss)."""
+    names, _ = lecture_graph()
+    return names, fused_forward(names)
 
 
 def run(program, loss):
@@ -118,7 +72,7 @@ def test_lecture_graph_code_reads_like_the_exercise():
 
 
 def test_generated_code_runs_standalone_with_only_numpy():
-    names, loss = lecture_graph(n=16, n_hidden=8)
+    names, loss = lecture_graph(n=16)
     program = codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
     assert program.globals == {}
     namespace = {}
@@ -186,7 +140,7 @@ def test_fused_ops_are_written_out_as_their_derived_formulas():
 
 
 def test_the_listings_in_the_docs_are_what_the_engine_writes():
-    text = (Path(__file__).parent.parent / "docs" / "codegen.md").read_text()
+    text = (EXAMPLES.parent / "docs" / "codegen.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     names, loss = lecture_graph()
     assert codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]}).source in blocks
@@ -201,14 +155,9 @@ def test_fused_variant_agrees_with_the_step_by_step_code():
     """Exercises 2 and 3 against exercise 1: the same parameters and batch, the loss through
     F.cross_entropy and F.batch_norm, the generated fused code against the engine's
     step-by-step gradients, in float32 (the lecture finds differences of about 1e-9)."""
-    names, loss = lecture_graph()
+    names, fused_loss = fused_lecture_graph()
+    loss = names["loss"]
     loss.backward()
-    leaves = ["C", "W1", "b1", "bngain", "bnbias", "W2", "b2"]
-    P = {k: torch.tensor(names[k].numpy(), requires_grad=True) for k in leaves}
-    hprebn = P["C"][names["Xb"]].view(32, -1) @ P["W1"] + P["b1"]
-    hpreact = F.batch_norm(hprebn, None, None, P["bngain"], P["bnbias"], training=True)
-    fused_loss = F.cross_entropy(torch.tanh(hpreact) @ P["W2"] + P["b2"], names["Yb"])
-    viz.name_tensors(P)
     program = codegen.generate(fused_loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
     out = program(*[leaf.data for leaf in program.leaves], *[a for _, a in program.args])
     assert abs(float(out[0]) - loss.item()) <= 1e-6 * abs(loss.item())
@@ -224,7 +173,7 @@ def test_fused_variant_agrees_with_the_step_by_step_code():
 @pytest.mark.parametrize("variant, line", [([], "dcounts_sum_inv = (dprobs * counts).sum("),
                                            (["--fused"], "* (np.exp(logprobs) - one_hot) / 32")])
 def test_the_generated_backward_example_runs(variant, line):
-    script = Path(__file__).parent.parent / "examples" / "generated_backward.py"
+    script = EXAMPLES / "generated_backward.py"
     result = subprocess.run([sys.executable, str(script), *variant], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
