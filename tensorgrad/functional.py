@@ -187,13 +187,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if count(x.shape, dims) < 2:
             raise ValueError(f"batch_norm: training needs more than one value per feature "
                              f"to compute a variance, got input {x.shape}")
-        if running_mean is not None and running_var is not None:
-            _update_running_stats(x.data, dims, running_mean, running_var, momentum)
-            note_effect(_update_running_stats, x.data, dims, running_mean, running_var,
-                        momentum)
         weight = Tensor(np.ones(features, x.dtype)) if weight is None else weight
         bias = Tensor(np.zeros(features, x.dtype)) if bias is None else bias
-        return _symbolic().builtin_op("batch_norm")(x, weight, bias, eps=eps, dim=dims)
+        steps = {}
+        out = _symbolic().builtin_op("batch_norm")(x, weight, bias, eps=eps, dim=dims,
+                                                   saved=steps)
+        if running_mean is not None and running_var is not None:
+            _update_running_stats(steps, running_mean, running_var, momentum)
+            note_effect(_update_running_stats, out.data, running_mean, running_var, momentum)
+        return out
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
     out = (x - running_mean) * (running_var + eps) ** -0.5
@@ -201,14 +203,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out + bias if bias is not None else out
 
 
-def _update_running_stats(x, dims, running_mean, running_var, momentum):
-    """running = (1 - momentum) * running + momentum * batch statistic, in place (numpy)."""
-    mean = x.mean(axis=dims, keepdims=True)
-    diff = x - mean
-    var = (diff * diff).sum(axis=dims) * (1 / (count(x.shape, dims) - 1))
+def _update_running_stats(steps, running_mean, running_var, momentum):
+    """running = (1 - momentum) * running + momentum * batch statistic, in place, from the
+    batch mean and variance the fused op computed (`steps`: what its forward saved)."""
     m = momentum
-    running_mean.data[...] = (1 - m) * running_mean.data + m * mean.reshape(-1)
-    running_var.data[...] = (1 - m) * running_var.data + m * var.reshape(-1)
+    running_mean.data[...] = (1 - m) * running_mean.data + m * steps["bnmeani"].reshape(-1)
+    running_var.data[...] = (1 - m) * running_var.data + m * steps["bnvar"].reshape(-1)
 
 
 def gelu(input, approximate="none"):

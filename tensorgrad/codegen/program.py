@@ -84,7 +84,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
 
         for function, array, arguments in traced_effects:
             if array is node.out:
-                _effect(e, function, name, arguments)
+                _effect(e, function, node, arguments)
 
     e.line("")
     e.line("# backward pass")
@@ -135,13 +135,15 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
     return program
 
 
-def _effect(e, function, name, arguments):
-    """A call that updates state outside the graph (running statistics), as the forward did."""
-    if e.standalone:
+def _effect(e, function, node, arguments):
+    """A call that updates state outside the graph from what a fused op's forward computed
+    (batchnorm's running statistics from the batch mean and variance), as the forward did."""
+    if e.standalone or node not in e.saved:
         raise CodegenError(f"codegen: '{function.__name__}' updates state outside the graph; "
                            "standalone code cannot do that yet (compile() can)")
     call = e.globals_name(function, function.__name__)
+    steps = ", ".join(f"{k}={v}" for k, v in e.saved[node].items())
     args = ", ".join(e.globals_name(a, "state") if isinstance(a, Tensor) else repr(a)
                      for a in arguments)
-    e.line(f"{call}({name}, {args})")
+    e.line(f"{call}(dict({steps}), {args})")
     e.effects.extend(a for a in arguments if isinstance(a, Tensor))

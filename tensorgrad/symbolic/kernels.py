@@ -158,9 +158,11 @@ class FusedOp:
 
     # ------------------------------------------------------------ calling
 
-    def __call__(self, *tensors, dim=None, keepdim=False, **scalars):
+    def __call__(self, *tensors, dim=None, keepdim=False, saved=None, **scalars):
         """Apply the op. `dim`: the array axes to reduce over, an int or tuple for an op with
-        one reduced axis, a dict {axis name: int or tuple} for several."""
+        one reduced axis, a dict {axis name: int or tuple} for several. `saved`, a dict,
+        receives the steps the forward computed, by name (batch_norm's running statistics
+        take the batch mean and variance from there)."""
         d = self.definition
         if len(tensors) != len(d.tensor_names):
             raise TypeError(f"{self.name}: expected {len(d.tensor_names)} tensors "
@@ -179,7 +181,10 @@ class FusedOp:
         if layout is None:                  # checked once per shapes and arguments
             layout = self._layout(shapes, dim, keepdim, scalars)
             self._layouts[key] = layout
-        return apply(self.op, *tensors, call=layout.fresh())
+        call = layout.fresh()
+        if saved is not None:
+            call.saved = saved
+        return apply(self.op, *tensors, call=call)
 
     def _layout(self, shapes, dim, keepdim, scalars):
         """The Call for inputs of `shapes`: axes, lengths and numbers, after checking them."""
@@ -315,8 +320,10 @@ def _make_op_class(fused):
             r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs,
                                                   saved=call.saved)
             r = np.asarray(r, x.dtype)
-            return r if r.shape == x.shape else np.broadcast_to(
-                r, np.broadcast_shapes(r.shape, x.shape))
+            if r.shape != x.shape:                  # smaller than x: spread it for unbroadcast
+                full = np.broadcast_shapes(r.shape, x.shape)
+                r = r if full == r.shape else np.broadcast_to(r, full)
+            return r
         grad.__name__ = f"grad_{input_name}"
         grad.__doc__ = f"The derived gradient of {d.name} with respect to {input_name}."
         return grad
