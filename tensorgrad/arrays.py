@@ -23,7 +23,10 @@ def unbroadcast(grad, shape):
     """
     if grad.shape == shape:
         return grad
-    return np.add.reduce(grad, axis=stretched_axes(grad.shape, shape), keepdims=True).reshape(shape)
+    axes = stretched_axes(grad.shape, shape)
+    if not axes:                                    # only leading axes of size 1 to drop
+        return grad.reshape(shape)
+    return np.add.reduce(grad, axis=axes, keepdims=True).reshape(shape)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -31,7 +34,7 @@ def stretched_axes(big, small):
     """The axes of `big` that broadcasting `small` to it added or stretched (remembered: a
     training loop asks about the same few pairs of shapes at every step)."""
     lead = len(big) - len(small)
-    return tuple(range(lead)) + tuple(
+    return tuple(a for a in range(lead) if big[a] != 1) + tuple(
         lead + i for i, n in enumerate(small) if n == 1 and big[lead + i] != 1)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrays import stretched_axes
 from .autograd import topological_order
 from .nn import Module
 from .tensor import Tensor
@@ -251,16 +252,6 @@ def _group(outputs, inputs):
         members.add(node)
         stack.extend(p for p in node.parents if p is not None)
     return members
-
-
-def _broadcast_axes(big, small):
-    """The axes of shape `big` that broadcasting shape `small` stretched or added.
-
-    The sum over these axes is what `arrays.unbroadcast` does to a gradient.
-    """
-    lead = len(big) - len(small)
-    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(small)
-                                      if n == 1 and big[lead + i] != 1)
 
 
 # ---------------------------------------------------------------- drawing
@@ -497,9 +488,9 @@ class _Drawing:
         with np.errstate(all="ignore"):
             sent = node.op.vjp(i, g, node.out, node.inputs, node.attrs)
         shape = node.inputs[i].shape
-        if np.shape(sent) == shape:
+        axes = stretched_axes(np.shape(sent), shape) if np.shape(sent) != shape else ()
+        if not axes:                        # nothing to sum (at most size-1 axes dropped)
             return source
-        axes = _broadcast_axes(np.shape(sent), shape)
         dims = axes[0] if len(axes) == 1 else axes
         box = f"u{self.ids[node]}_{i}"
         self.graph.node(box, f"<unbroadcast: sum over dim {dims}<BR/>{np.shape(sent)} → "

@@ -271,10 +271,8 @@ def _fused_grad(e, node, i, g, out, inputs_src):
                                          node.out.reshape(call.kept), *node.inputs,
                                          **call.kwargs, saved=call.saved)
     expr = result if _is_array(value, x.dtype) else f"np.asarray({result}, np.{x.dtype})"
-    shape = np.shape(value)
-    if shape != x.shape:
-        expr = f"np.broadcast_to({expr}, {np.broadcast_shapes(shape, x.shape)})"
-    return expr
+    full = np.broadcast_shapes(np.shape(value), x.shape)
+    return expr if full == np.shape(value) else f"np.broadcast_to({expr}, {full})"
 
 
 def _is_array(value, dtype):
@@ -301,15 +299,19 @@ def unbroadcast_source(expr, shape, target):
     if shape == target:
         return expr
     axes = stretched_axes(shape, target)
+    if not axes:                                # only leading axes of size 1 to drop
+        return f"{_operand(expr)}.reshape({target})"
     negated = re.fullmatch(r"-(\w+)", expr)            # -(g.sum()) is (-g).sum(), exactly
-    if negated:
-        expr = negated[1]
-    elif not re.fullmatch(r"[\w.]+", expr):
-        expr = f"({expr})"
+    expr = negated[1] if negated else _operand(expr)
     summed = f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)}, keepdims=True)"
     if len(shape) == len(target):
         return summed
     return f"{summed}.reshape({target})"
+
+
+def _operand(expr):
+    """`expr`, in parentheses unless it is a name (or attribute) a method can follow."""
+    return expr if re.fullmatch(r"[\w.]+", expr) else f"({expr})"
 
 
 def unstretched(expr, shape):
