@@ -28,10 +28,15 @@ from .functional import (all, allclose, cat, exp, flatten, log, matmul, relu, si
 from .tensor import Tensor
 from . import nn, optim
 
-float32 = _np.dtype(_np.float32)
-float64 = _np.dtype(_np.float64)
-int64 = _np.dtype(_np.int64)
-long = int64
+# dtypes, by PyTorch's names (numpy dtypes: `tensor.dtype == tensorgrad.float32`)
+float16 = half = _np.dtype(_np.float16)
+float32 = float = _np.dtype(_np.float32)
+float64 = double = _np.dtype(_np.float64)
+uint8 = _np.dtype(_np.uint8)
+int8 = _np.dtype(_np.int8)
+int16 = short = _np.dtype(_np.int16)
+int32 = int = _np.dtype(_np.int32)
+int64 = long = _np.dtype(_np.int64)
 bool = _np.dtype(_np.bool_)
 
 __version__ = "0.1.0"
@@ -41,5 +46,6 @@ __all__ = [
     "ones_like", "full_like", "arange", "randn", "rand", "randint", "multinomial",
     "Generator", "default_generator", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "detect_anomaly", "AnomalyWarning", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "matmul", "flatten",
-    "cat", "stack", "all", "allclose", "float32", "float64", "int64", "long", "bool", "nn", "optim",
+    "cat", "stack", "all", "allclose", "float16", "half", "float32", "float", "float64", "double",
+    "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool", "nn", "optim",
 ]

@@ -71,6 +71,42 @@ def is_basic_index(index):
                for i in items)
 
 
+def index_steps(index):
+    """A PyTorch index as the numpy indices to apply one after the other (one or two).
+
+    numpy and PyTorch read an index the same way except when integers are mixed with
+    advanced indices (integer arrays, lists, masks): PyTorch takes each integer's dimension
+    away first, and only then places the advanced indices' dimensions (in place if they
+    are next to each other, else in front); numpy counts an integer as one more advanced
+    index. So `x[0, :, [0, 1]]` of a (2, 3, 4) tensor is (3, 2) in PyTorch and (2, 3) in
+    numpy. Applying the integers first, as a basic index, then the rest, gives PyTorch's
+    result with numpy's rules.
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    ints = [_is_int(i) for i in items]
+    if not any(ints) or not any(isinstance(i, np.ndarray) and i.ndim for i in items):
+        return (index,)
+    first, then = [], []
+    for item, is_int in zip(items, ints):
+        if is_int:
+            first.append(int(item))
+        elif item is None or (isinstance(item, np.ndarray) and item.ndim == 0):
+            then.append(item)                       # a new axis (None, True): none consumed
+        elif item is Ellipsis:
+            first.append(item)
+            then.append(item)
+        else:                                       # a slice or an advanced index
+            consumed = item.ndim if isinstance(item, np.ndarray) and item.dtype == bool else 1
+            first += [slice(None)] * consumed
+            then.append(item)
+    return tuple(first), tuple(then)
+
+
+def _is_int(item):
+    return (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+            ) or (isinstance(item, np.ndarray) and item.ndim == 0 and item.dtype.kind in "iu")
+
+
 def scatter_add(shape, dtype, index, values):
     """An array of zeros of `shape` with `values` added at `index`.
 
@@ -105,3 +141,36 @@ def promote(a, b):
     if b.kind == "f" and a.kind != "f":
         return b
     return np.promote_types(a, b)
+
+
+def result_type(dims, zeros=(), numbers=()):
+    """The dtype of an op on several operands, by PyTorch's rules.
+
+    `dims` are the dtypes of operands with at least one dimension, `zeros` those of 0-d
+    tensors, `numbers` those of Python numbers (bool, int64, or float for a float). Each
+    group is promoted on its own; then a group counts only if it is of a more general kind
+    (bool < integer < float) than the groups before it: `float32 tensor * float64 0-d tensor`
+    stays float32 and `int32 tensor + 7` stays int32, but `int64 tensor * 0.5` is a float.
+    A Python float takes the default float dtype.
+    """
+    groups = [functools.reduce(promote, group) if group else None
+              for group in (dims, zeros, numbers)]
+    if groups[2] is not None and groups[2].kind == "f":
+        groups[2] = DEFAULT_FLOAT
+    result = None
+    for group in groups:
+        if result is None:
+            result = group
+        elif group is not None and (result.kind == "b" or _KIND_RANK[group.kind] >
+                                    _KIND_RANK[result.kind]):
+            result = promote(result, group)
+    return result
+
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def can_hold(dtype, result):
+    """Whether an array of `dtype` can take a result of dtype `result` in place: not a float
+    into integers, nor a number into bools (PyTorch refuses those too)."""
+    return _KIND_RANK[result.kind] <= _KIND_RANK[dtype.kind]

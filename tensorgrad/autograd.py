@@ -10,12 +10,14 @@ Nodes, not tensors, form the graph so that an in-place change of a tensor (`t +=
 `t[i] = v`) can give the tensor a new node while the ops that read the old value keep
 pointing at the old one.
 
-In order: recording on and off (no_grad ...), keep_grads, anomaly mode, in-place safety,
-the Node, the topological order and the backward pass, and tracing hooks for codegen.
+In order: recording on and off (no_grad ...), keep_grads, anomaly mode, in-place safety
+and shared memory, the Node, the topological order and the backward pass, tracing hooks for
+codegen, and `grad` (not implemented yet).
 """
 import contextlib
 import functools
 import heapq
+import inspect
 import itertools
 import operator
 import os
@@ -35,11 +37,10 @@ def is_grad_enabled():
     return _grad_enabled[0]
 
 
-class no_grad(contextlib.ContextDecorator):
-    """Do not record ops: for evaluation, sampling and hand-written parameter updates.
-
-    Works as `with tensorgrad.no_grad():` and as the decorator `@tensorgrad.no_grad()`.
-    """
+class _GradMode:
+    """Recording on or off (`mode`) for a `with` block, or for every call of a decorated
+    function. A decorated generator function gets the mode each time its body runs, between
+    one `yield` and the next, not only while the generator object is made."""
 
     mode = False
 
@@ -53,6 +54,62 @@ class no_grad(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _grad_enabled[0] = self.previous.pop()
 
+    def _same(self):
+        """A fresh context manager with this one's mode (one per call of a decorated function)."""
+        return set_grad_enabled(self.mode, now=False)
+
+    def __call__(self, func):
+        if not callable(func):
+            raise TypeError(f"{type(self).__name__}: decorates a function, got "
+                            f"{type(func).__name__}")
+        if inspect.isgeneratorfunction(func):
+            return _generator_in_mode(self._same, func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self._same():
+                return func(*args, **kwargs)
+        return wrapper
+
+
+def _generator_in_mode(mode, func):
+    """`func`, a generator function, with each stretch of its body run inside `mode()`."""
+    @functools.wraps(func)
+    def generator(*args, **kwargs):
+        with mode():
+            inner = func(*args, **kwargs)
+        resume, value = inner.send, None
+        while True:
+            try:
+                with mode():
+                    item = resume(value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, resume = (yield item), inner.send
+            except GeneratorExit:
+                with mode():
+                    inner.close()
+                raise
+            except BaseException as error:              # thrown in: pass it to the body
+                value, resume = error, inner.throw
+    return generator
+
+
+class no_grad(_GradMode):
+    """Do not record ops: for evaluation, sampling and hand-written parameter updates.
+
+    Works as `with tensorgrad.no_grad():` and as a decorator, `@tensorgrad.no_grad()` or
+    `@tensorgrad.no_grad`.
+    """
+
+    mode = False
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        return cls()(func)                       # bare @no_grad: decorate at once
+
 
 class enable_grad(no_grad):
     """Record ops again (inside a `no_grad()` block), as a context manager or decorator."""
@@ -60,26 +117,25 @@ class enable_grad(no_grad):
     mode = True
 
 
-class set_grad_enabled(no_grad):
+class set_grad_enabled(_GradMode):
     """Turn recording on or off: at once when called on its own, as in PyTorch, or for the
     duration of a `with` block or a decorated function."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, now=True):
+        if not isinstance(mode, (bool, int, np.bool_)):
+            raise TypeError(f"set_grad_enabled: mode must be a bool, got {type(mode).__name__}")
         super().__init__()
         self.mode, self.before = bool(mode), _grad_enabled[0]
-        _grad_enabled[0] = self.mode
+        if now:
+            _grad_enabled[0] = self.mode
 
     def __enter__(self):
         self.previous.append(self.before)
+        _grad_enabled[0] = self.mode
 
     def __call__(self, func):
         _grad_enabled[0] = self.before          # as a decorator: act per call, not now
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
-                return func(*args, **kwargs)
-        return wrapper
+        return super().__call__(func)
 
 
 _keeping_grads = [False]
@@ -137,18 +193,25 @@ class AnomalyWarning(UserWarning):
 
 
 def check_finite(op_name, stage, arrays, result, site):
-    """In anomaly mode: complain if `result` holds NaN or Inf though all `arrays` are finite.
+    """In anomaly mode: complain if `result` holds a NaN or an infinity that no input had.
 
-    NaN is always an error. An infinity from a forward is a warning: log(0) = -inf is the
+    A NaN is always an error: inf - inf, 0 * inf and log(-1) are where a NaN is born, even
+    when an input was infinite. An infinity from a forward is a warning: log(0) = -inf is the
     right value of a log-probability that is impossible. An infinity in a gradient is an
     error: no update can use it.
     """
-    if np.isfinite(result).all() or not all(np.isfinite(a).all() for a in arrays):
+    if np.isfinite(result).all():
         return
-    bad = "NaN" if np.isnan(result).any() else "Inf"
+    if np.isnan(result).any() and not any(np.isnan(a).any() for a in arrays):
+        bad = "NaN"
+    elif np.isinf(result).any() and all(np.isfinite(a).all() for a in arrays):
+        bad = "Inf"
+    else:
+        return                                  # it came in through an input
     shapes = ", ".join(str(a.shape) for a in arrays)
-    message = (f"{op_name}: the {stage} produced {bad} from finite inputs of shapes {shapes}; "
-               f"the op was created at {site}")
+    source = "no NaN" if bad == "NaN" else "finite values"
+    message = (f"{op_name}: the {stage} produced {bad} from inputs with {source}, of shapes "
+               f"{shapes}; the op was created at {site}")
     if bad == "Inf" and stage == "forward":
         warnings.warn(message, AnomalyWarning, stacklevel=2)
     else:
@@ -156,11 +219,12 @@ def check_finite(op_name, stage, arrays, result, site):
 
 
 # ---------------------------------------------------------------- in-place safety
-# A node keeps the arrays its backward needs. If one of them is changed in place afterwards
-# (`y += 1` inside no_grad, `y.zero_()`, `y[i] = v` on a tensor outside the graph), the
-# gradient computed from it would be silently wrong. Every in-place change through a Tensor
-# is noted here by the array that owns the memory; backward refuses to use a node whose
-# saved arrays were changed after the node was made.
+# A node keeps the arrays its backward needs: its inputs, its output, and any array among its
+# attributes (an index, a mask). If one of them is changed in place afterwards (`y += 1`
+# inside no_grad, `idx[0] = 3`, `optimizer.step()`, `load_state_dict()`), the gradient
+# computed from it would be silently wrong. Every in-place change through tensorgrad is
+# noted here by the array that owns the memory; backward refuses to use a node whose saved
+# arrays were changed after the node was made (PyTorch's version counters, by another name).
 
 _changes = [0]        # how many in-place changes so far: a clock
 _changed_at = {}      # id of a memory-owning array -> the clock at its latest change
@@ -182,18 +246,72 @@ def note_inplace_change(array):
     _changed_at[id(owner)] = _changes[0]
 
 
+def saved_arrays(node):
+    """(what, array) for every array `node` keeps for its backward: inputs, output, and the
+    arrays among its attributes (an index tensor, a boolean mask)."""
+    yield from ((f"input {i}", a) for i, a in enumerate(node.inputs))
+    yield "the output", node.out
+    for key, value in node.attrs.items():
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, np.ndarray):
+                yield f"the {key} array", item
+
+
 def _check_unchanged(node):
     """Raise if an array `node` saved was changed in place after the node was made."""
-    saved = node.inputs + (node.out,)
-    for i, array in enumerate(saved):
+    for what, array in saved_arrays(node):
         if _changed_at.get(id(memory_owner(array)), 0) > node.made_at:
-            what = "its output" if i == len(node.inputs) else f"input {i}"
-            name = f" ('{node.parents[i].name}')" if i < len(node.parents) and node.parents[
-                i] is not None and node.parents[i].name else ""
+            i = int(what[6:]) if what.startswith("input ") else None
+            parent = node.parents[i] if i is not None else None
+            name = f" ('{parent.name}')" if parent is not None and parent.name else ""
             raise RuntimeError(
                 f"backward: {what}{name} of '{node.op.name}' (shape {array.shape}) was changed "
                 "in place after the op used it, so its gradient would be wrong; clone() the "
                 "tensor before changing it, or change it after backward()")
+
+
+# Tensors can share memory: a view (`y[0]`, `y.view(...)`, `y.T`), `detach()`, or an array
+# handed to numpy code (`numpy()`, `.data`, `from_numpy`). An in-place op that is recorded
+# in the graph gives its tensor a new array (the old values stay for the nodes that read
+# them), so the tensors sharing the old memory would not see the change, as they do in
+# PyTorch. Such an op is refused instead of silently leaving them behind.
+
+_sharers = {}    # id of a memory-owning array -> {id: weak reference} of the tensors viewing
+                 # it, or None once the memory was handed to numpy code
+
+
+def note_sharing(array, *tensors):
+    """Record that `tensors` share `array`'s memory (none given: numpy code holds it)."""
+    owner = memory_owner(array)
+    key = id(owner)
+    if key not in _sharers:
+        weakref.finalize(owner, _sharers.pop, key, None)
+        _sharers[key] = {}
+    if not tensors:
+        _sharers[key] = None
+    elif _sharers[key] is not None:
+        _sharers[key].update((id(t), weakref.ref(t)) for t in tensors)
+
+
+def check_unshared(tensor, op_name):
+    """Refuse a recorded in-place op on `tensor` if other tensors or numpy code see its memory."""
+    owner = memory_owner(tensor._data)
+    if id(owner) not in _sharers:
+        return
+    family = _sharers[id(owner)]
+    if family is None:
+        holder = "numpy code (numpy(), .data or from_numpy)"
+    else:
+        others = [t for t in (ref() for ref in family.values())
+                  if t is not None and t is not tensor and memory_owner(t._data) is owner]
+        if not others:
+            return
+        holder = "another tensor (a view such as t[0], t.view(...) or t.T, or detach())"
+    raise RuntimeError(
+        f"{op_name}: in-place change, recorded in the graph, of a tensor whose memory "
+        f"{holder} shares; tensorgrad would update this tensor alone and the others would keep "
+        "the old values. Write it out of place (y = y + x), or clone() the tensor before "
+        "taking views of it")
 
 
 _sequence = itertools.count()
@@ -358,3 +476,13 @@ def note_effect(function, array, *arguments):
     running statistics), so generated code must call it too."""
     if _tracing[-1]:
         traced_effects.append((function, array, arguments))
+
+
+# ---------------------------------------------------------------- not yet
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """`torch.autograd.grad` is not implemented yet: it raises NotImplementedError."""
+    raise NotImplementedError(
+        "autograd.grad: gradients returned as values (and gradients of gradients) are not "
+        "implemented in tensorgrad yet; call loss.backward() and read each input's .grad")

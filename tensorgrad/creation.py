@@ -6,7 +6,8 @@ the same numbers PyTorch draws for the same seed.
 import numpy as np
 
 from .arrays import DEFAULT_FLOAT, DEFAULT_INT
-from .tensor import Tensor, _shape_arg, as_array
+from .autograd import note_sharing
+from .tensor import Tensor, _shape_arg, as_array, values_of
 
 
 def tensor(data, dtype=None, requires_grad=False, name=None):
@@ -26,7 +27,9 @@ def as_tensor(data, dtype=None):
 
 def from_numpy(array):
     """A tensor sharing memory with a numpy array (changes to one show in the other)."""
-    return Tensor._wrap(np.asarray(array), None)
+    array = np.asarray(array)
+    note_sharing(array)             # numpy code holds the memory too
+    return Tensor._wrap(array, None)
 
 
 def _filled(fill, size, dtype, requires_grad, name):
@@ -63,7 +66,7 @@ def ones_like(input, dtype=None, requires_grad=False):
 
 def full_like(input, fill_value, dtype=None, requires_grad=False):
     """`fill_value` everywhere, with the shape (and, by default, dtype) of `input`."""
-    array = np.asarray(input)
+    array = values_of(input)
     return _filled(fill_value, array.shape, dtype or array.dtype, requires_grad, "full_like")
 
 
@@ -158,7 +161,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     `input` holds non-negative weights (they need not sum to 1), one row per distribution
     (1-D or 2-D). Without replacement a category is drawn at most once per row.
     """
-    weights = np.asarray(input, dtype=np.float64)
+    weights = values_of(input).astype(np.float64)
     if weights.ndim not in (1, 2):
         raise ValueError(f"multinomial: weights must be 1-D or 2-D, got shape {weights.shape}")
     rows = np.atleast_2d(weights)

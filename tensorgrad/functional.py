@@ -13,7 +13,7 @@ import numpy as np
 from . import ops
 from .arrays import DEFAULT_INT, count, normalize_dims
 from .autograd import note_derived, note_effect
-from .tensor import Tensor, apply
+from .tensor import Tensor, apply, tensors_result_type, values_of
 
 
 def _symbolic():
@@ -84,8 +84,8 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     (axis,) = normalize_dims(dim, tensors[0].ndim, "cat")
-    dtype = tensors[0].dtype
-    return apply(ops.Cat, *(t.to(dtype) for t in tensors), dim=axis)
+    dtype = tensors_result_type(tensors)                # PyTorch's promotion: int + float
+    return apply(ops.Cat, *(t.to(dtype) for t in tensors), dim=axis)    # is float
 
 
 def stack(tensors, dim=0):
@@ -104,14 +104,14 @@ def all(input):
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True if |input - other| <= atol + rtol * |other| everywhere (a Python bool)."""
-    return bool(np.allclose(np.asarray(input), np.asarray(other), rtol, atol, equal_nan))
+    return bool(np.allclose(values_of(input), values_of(other), rtol, atol, equal_nan))
 
 
 # ---------------------------------------------------------------- nn.functional
 
 def one_hot(tensor, num_classes=-1):
     """An int64 tensor with a trailing dimension of size `num_classes`: 1 at each index."""
-    index = np.asarray(tensor)
+    index = values_of(tensor)
     if index.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got {index.dtype}")
     if num_classes < 0:
@@ -146,7 +146,7 @@ def cross_entropy(input, target, reduction="mean"):
     if 0 in input.shape:
         raise ValueError(f"cross_entropy: logits of shape {input.shape} are empty: a batch "
                          "needs at least one row and one class")
-    target = np.asarray(target)
+    target = values_of(target)
     if target.shape != input.shape[:1]:
         raise ValueError(f"cross_entropy: {input.shape[0]} rows of logits but target has "
                          f"shape {target.shape}")
@@ -194,7 +194,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                                                    saved=steps)
         if running_mean is not None and running_var is not None:
             _update_running_stats(steps, running_mean, running_var, momentum)
-            note_effect(_update_running_stats, out.data, running_mean, running_var, momentum)
+            note_effect(_update_running_stats, out._data, running_mean, running_var, momentum)
         return out
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
@@ -207,8 +207,8 @@ def _update_running_stats(steps, running_mean, running_var, momentum):
     """running = (1 - momentum) * running + momentum * batch statistic, in place, from the
     batch mean and variance the fused op computed (`steps`: what its forward saved)."""
     m = momentum
-    running_mean.data[...] = (1 - m) * running_mean.data + m * steps["bnmeani"].reshape(-1)
-    running_var.data[...] = (1 - m) * running_var.data + m * steps["bnvar"].reshape(-1)
+    running_mean._data[...] = (1 - m) * running_mean._data + m * steps["bnmeani"].reshape(-1)
+    running_var._data[...] = (1 - m) * running_var._data + m * steps["bnvar"].reshape(-1)
 
 
 def gelu(input, approximate="none"):

@@ -132,7 +132,7 @@ class Relu(Op):
         return np.maximum(x, 0)
 
     def grad_x(g, out, x):
-        return g * (x > 0)
+        return np.where(x > 0, g, 0)        # chosen, not multiplied: 0 even where g is inf
 
 
 class Cast(Op):
@@ -225,11 +225,15 @@ class Pow(Op):
     def forward(a, b):
         return a ** b
 
-    def grad_a(g, out, a, b):
-        return g * b * a ** (b - 1)
+    # PyTorch's conventions where the formulas give 0 * inf: the gradient by the base is 0
+    # where the exponent is 0 (a**0 is 1 for every a, even 0), and the gradient by the
+    # exponent is 0 where the base is 0 and the exponent not negative (0**b is 0 or 1 there).
 
-    def grad_b(g, out, a, b):
-        return g * out * np.log(a)          # only asked for when the exponent needs a gradient
+    def grad_a(g, out, a, b):
+        return np.where(b == 0, 0, g * b * a ** (b - 1))
+
+    def grad_b(g, out, a, b):               # asked for only when the exponent needs a gradient
+        return np.where((a == 0) & (b >= 0), 0, g * out * np.log(a))
 
 
 # ---------------------------------------------------------------- reductions
@@ -279,6 +283,19 @@ class Var(Op):
         if not keepdim and x.ndim:
             scale = np.expand_dims(scale, dims)
         return saved["diff"] * scale
+
+
+class Std(Op):
+    """Standard deviation over `dims`: the square root of `Var`, as one op so that its
+    gradient can follow PyTorch where the deviation is 0 (a constant row): 0, not 0/0."""
+    name = "std"
+
+    def forward(x, dims, keepdim, correction, saved):
+        return np.sqrt(Var.forward(x, dims, keepdim, correction, saved))
+
+    def grad_x(g, out, x, dims, keepdim, correction, saved):
+        g = np.where(out == 0, 0, g / (2 * out))          # d sqrt(v) = dv / (2 sqrt(v))
+        return Var.grad_x(g, None, x, dims, keepdim, correction, saved)
 
 
 class Max(Op):

@@ -1,9 +1,12 @@
 """Optimizers: update parameters in place from their `.grad`.
 
-Updates work on the numpy arrays directly (`p.data`), outside the graph, as the lecture's
-`p.data += -lr * p.grad` does.
+Updates work on the numpy arrays directly, outside the graph, as the lecture's
+`p.data += -lr * p.grad` does, and are noted as in-place changes: a graph recorded before
+`step()` that still needs the old values refuses to run backward.
 """
 import numpy as np
+
+from .autograd import note_inplace_change
 
 
 class Optimizer:
@@ -34,7 +37,8 @@ class Optimizer:
         lr = self.lr
         for i, p in enumerate(self.params):
             if p.grad is not None:
-                self.update(i, p.data, p.grad.data, lr)
+                note_inplace_change(p._data)
+                self.update(i, p._data, p.grad._data, lr)
         self.steps += 1
 
     def update(self, i, param, grad, lr):
@@ -55,7 +59,7 @@ class SGD(Optimizer):
     def __init__(self, params, lr=0.1, momentum=0.0, lr_schedule=None):
         super().__init__(params, lr, lr_schedule)
         self.momentum = momentum
-        self.velocity = [np.zeros_like(p.data) for p in self.params] if momentum else None
+        self.velocity = [np.zeros_like(p._data) for p in self.params] if momentum else None
 
     def update(self, i, param, grad, lr):
         if self.velocity is not None:
@@ -83,8 +87,8 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, lr_schedule=None):
         super().__init__(params, lr, lr_schedule)
         self.betas, self.eps = betas, eps
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.m = [np.zeros_like(p._data) for p in self.params]
+        self.v = [np.zeros_like(p._data) for p in self.params]
 
     def update(self, i, param, grad, lr):
         b1, b2 = self.betas

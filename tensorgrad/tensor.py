@@ -12,10 +12,11 @@ from collections import namedtuple
 import numpy as np
 
 from . import ops
-from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, normalize_dims, promote,
-                     result_float)
-from .autograd import (Node, _anomaly, _grad_enabled, backward, check_finite, creation_site,
-                       leaf_node, note_inplace_change)
+from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normalize_dims,
+                     result_float, result_type)
+from .autograd import (Node, _anomaly, _grad_enabled, backward, check_finite, check_unshared,
+                       creation_site, leaf_node, memory_owner, note_inplace_change,
+                       note_sharing)
 
 MaxResult = namedtuple("MaxResult", "values indices")
 MinResult = namedtuple("MinResult", "values indices")
@@ -43,6 +44,12 @@ def as_array(data, dtype=None, op="tensor"):
     return array
 
 
+def values_of(x):
+    """The numpy array of a Tensor, not copied, even if it requires grad (for reading inside
+    tensorgrad, which never writes to it), or `np.asarray(x)` of anything else."""
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
+
+
 def apply(op, *inputs, **attrs):
     """Run `op` forward on the inputs' arrays; record a node if any input requires grad."""
     arrays = tuple([t._data for t in inputs])
@@ -56,13 +63,24 @@ def apply(op, *inputs, **attrs):
     if _anomaly[-1]:
         site = creation_site()
         check_finite(op.name, "forward", arrays, out, site)
+    node = None
     if _grad_enabled[0]:
         parents = tuple([t._node for t in inputs])
         if parents.count(None) != len(parents):            # some input requires grad
             node = Node(op, attrs, arrays, out, parents)
             node.site = site
-            return Tensor._wrap(out, node)
-    return Tensor._wrap(out, None)
+    result = Tensor._wrap(out, node)
+    if out.base is not None:                               # a view: of an input?
+        _note_views(result, inputs)
+    return result
+
+
+def _note_views(result, inputs):
+    """Record that `result` shares memory with the inputs whose memory it views."""
+    owner = memory_owner(result._data)
+    sharing = [t for t in inputs if memory_owner(t._data) is owner]
+    if sharing:
+        note_sharing(owner, result, *sharing)
 
 
 def _explain(op, arrays, error):
@@ -84,10 +102,12 @@ def _like(error, message):
 
 
 def _operands(op, a, b):
-    """`a` and `b` as two Tensors of one dtype, by PyTorch's rules.
+    """`a` and `b` as two Tensors of one dtype, by PyTorch's rules (`result_type`).
 
     Python numbers are "weak": they take the tensor's dtype (0.1 * float32 stays float32),
-    except that a float number with an integer tensor gives the default float dtype.
+    except that a float number with an integer tensor gives the default float dtype. 0-d
+    tensors are weak against tensors with dimensions, in the same way. Division makes
+    integers floats (the default float dtype), after that promotion.
     """
     if not isinstance(a, Tensor):
         return _operands(op, _constant(op, a, b), b)
@@ -95,9 +115,17 @@ def _operands(op, a, b):
         b = _constant(op, b, a)
     da, db = a._data.dtype, b._data.dtype
     if da is not db and da != db:
-        dtype = promote(da, db)
+        dtype = tensors_result_type((a, b))
         a, b = a.to(dtype), b.to(dtype)
+    if op is ops.Div and a._data.dtype.kind != "f":
+        a, b = a.to(DEFAULT_FLOAT), b.to(DEFAULT_FLOAT)
     return a, b
+
+
+def tensors_result_type(tensors):
+    """The dtype an op on these tensors gives: `arrays.result_type`, with 0-d tensors weak."""
+    return result_type([t._data.dtype for t in tensors if t._data.ndim],
+                       [t._data.dtype for t in tensors if not t._data.ndim])
 
 
 def _constant(op, value, other):
@@ -142,6 +170,19 @@ def _as_index(index):
     return tuple(out) if isinstance(index, tuple) else out[0]
 
 
+_SYMBOLS = {ops.Add: "+", ops.Sub: "-", ops.Mul: "*", ops.Div: "/"}
+
+
+def _set_steps(x, steps, value):
+    """A copy of `x` with `value` written at the index `steps` (see arrays.index_steps), in
+    the graph: x[first][then] = value is x[first] = (x[first] with [then] = value)."""
+    if len(steps) == 1:
+        return apply(ops.SetItem, x, value, index=steps[0])
+    first, then = steps
+    part = apply(ops.GetItem, x, index=first)
+    return apply(ops.SetItem, x, apply(ops.SetItem, part, value, index=then), index=first)
+
+
 def _shape_arg(name, shape):
     """Accept both f(2, 3) and f((2, 3)), as PyTorch does."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -183,7 +224,12 @@ class Tensor:
 
     @property
     def data(self):
-        """The numpy array holding the values (shared, not copied)."""
+        """The numpy array holding the values (shared, not copied).
+
+        Changes made through it are not tracked: backward cannot tell that a value it needs
+        was changed this way (in PyTorch, too, `.data` bypasses the checks).
+        """
+        note_sharing(self._data)
         return self._data
 
     @data.setter
@@ -284,12 +330,24 @@ class Tensor:
         return self._data.tolist()
 
     def numpy(self):
-        """The underlying numpy array (shared, not copied)."""
-        return self._data
+        """The underlying numpy array (shared, not copied).
+
+        For a tensor that requires grad it is a read-only view (PyTorch refuses outright): a
+        write through it would change a value the backward pass may need without it
+        knowing. `.detach().numpy()` gives a writable array, as in PyTorch.
+        """
+        note_sharing(self._data)
+        if self._node is None:
+            return self._data
+        view = self._data.view()
+        view.flags.writeable = False
+        return view
 
     def detach(self):
-        """A tensor sharing this one's values, outside the graph."""
-        return Tensor._wrap(self._data, None)
+        """A tensor sharing this one's values (the same memory), outside the graph."""
+        t = Tensor._wrap(self._data, None)
+        note_sharing(self._data, self, t)
+        return t
 
     def clone(self):
         """A copy of the values that stays in the graph."""
@@ -321,7 +379,9 @@ class Tensor:
         return self
 
     def __array__(self, dtype=None, copy=None):
-        return self._data if dtype is None else self._data.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            return self._data.astype(dtype)
+        return self.numpy() if not copy else self._data.copy()
 
     def __len__(self):
         if self._data.ndim == 0:
@@ -367,12 +427,20 @@ class Tensor:
 
     # ------------------------------------------------------------ backward
 
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute the gradient of this tensor with respect to every leaf it depends on.
 
         For a single-element tensor (a loss) `gradient` defaults to 1. Gradients add up in
         `.grad` across calls; set `p.grad = None` (or call `zero_grad()`) to reset them.
+        `retain_graph=True` keeps the graph for another backward. `create_graph` and
+        `inputs` (gradients of gradients, gradients for chosen inputs only) are not
+        implemented yet and raise NotImplementedError.
         """
+        if create_graph or inputs is not None:
+            feature = "create_graph=True (gradients of gradients)" if create_graph else (
+                "inputs= (gradients for chosen inputs only)")
+            raise NotImplementedError(f"backward: {feature} is not implemented in tensorgrad "
+                                      "yet")
         if self._node is None:
             raise RuntimeError("backward: this tensor does not require grad: no tensor it "
                                "was computed from has requires_grad=True (or it was "
@@ -388,7 +456,7 @@ class Tensor:
             if g.shape != self.shape:
                 raise ValueError(f"backward: gradient has shape {g.shape} but the tensor "
                                  f"has shape {self.shape}")
-        backward(self._node, g, retain_graph)
+        backward(self._node, g, bool(retain_graph))
 
     # ------------------------------------------------------------ elementwise
 
@@ -411,10 +479,10 @@ class Tensor:
         return _binary(ops.Mul, other, self)
 
     def __truediv__(self, other):
-        return _binary(ops.Div, self._floating(), other)
+        return _binary(ops.Div, self, other)
 
     def __rtruediv__(self, other):
-        return _binary(ops.Div, other, self._floating())
+        return _binary(ops.Div, other, self)
 
     def __pow__(self, other):
         return _binary(ops.Pow, self, other)
@@ -539,8 +607,13 @@ class Tensor:
                      keepdim=keepdim, correction=correction, saved={})
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        """Standard deviation: the square root of `var` with the same arguments."""
-        return self.var(dim, unbiased, keepdim, correction=correction, keepdims=keepdims).sqrt()
+        """Standard deviation: the square root of `var` with the same arguments (its gradient
+        is 0 where the deviation is 0, as in PyTorch)."""
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        return apply(ops.Std, self._floating(), dims=normalize_dims(dim, self.ndim, "std"),
+                     keepdim=keepdim, correction=correction, saved={})
 
     def _extremum(self, op, result, dim, keepdim, keepdims):
         keepdim = bool(keepdim if keepdims is None else keepdims)
@@ -651,17 +724,23 @@ class Tensor:
     # ------------------------------------------------------------ indexing
 
     def __getitem__(self, index):
-        return apply(ops.GetItem, self, index=_as_index(index))
+        out = self
+        for step in index_steps(_as_index(index)):       # PyTorch's reading of the index
+            out = apply(ops.GetItem, out, index=step)
+        return out
 
     def __setitem__(self, index, value):
-        index = _as_index(index)
+        steps = index_steps(_as_index(index))
         if self._records_inplace(value, "setitem"):
             value = value if isinstance(value, Tensor) else _constant(ops.SetItem, value, self)
-            self._rebase(apply(ops.SetItem, self, value.to(self.dtype), index=index))
+            self._rebase(_set_steps(self, steps, value.to(self.dtype)))
             return
         note_inplace_change(self._data)
+        target = self._data
         try:
-            self._data[index] = value._data if isinstance(value, Tensor) else value
+            for step in steps[:-1]:
+                target = target[step]                     # a basic index: a view
+            target[steps[-1]] = value._data if isinstance(value, Tensor) else value
         except (IndexError, ValueError, TypeError) as e:
             raise _like(e, f"setitem: on a tensor of shape {self.shape}: {e}") from None
 
@@ -671,8 +750,11 @@ class Tensor:
         """Whether an in-place change must be recorded in the graph (checking it is allowed).
 
         Outside no_grad, changing a leaf that requires grad is refused: its gradient would
-        describe a value it no longer holds. Any other tensor in the graph gets a new node,
-        while ops that already read the old value keep their node (see autograd.py).
+        describe a value it no longer holds. Any other tensor in the graph gets a new node and
+        a new array, while ops that already read the old value keep their node (see
+        autograd.py); refused, too, when other tensors share the old array (they would keep
+        the old values). A tensor that is not floating point holds no gradient: its values
+        are written directly.
         """
         other_grad = isinstance(other, Tensor) and other._node is not None
         if not _grad_enabled[0] or (self._node is None and not other_grad):
@@ -681,6 +763,9 @@ class Tensor:
             raise RuntimeError(f"{name}: in-place change of a leaf tensor that requires grad; "
                                "update parameters inside `with tensorgrad.no_grad():` or "
                                "through `.data`")
+        if self._data.dtype.kind != "f":
+            return False
+        check_unshared(self, name)
         return True
 
     def _rebase(self, result):
@@ -698,8 +783,14 @@ class Tensor:
             self._node.tensor = weakref.ref(self)
 
     def _inplace(self, op, ufunc, other):
-        if self._records_inplace(other, op.name + "_"):
-            self._rebase(_binary(op, self, other).to(self.dtype))   # in place keeps the dtype
+        name = op.name + "_"
+        a, b = _operands(op, self, other)
+        if not can_hold(self._data.dtype, a._data.dtype):
+            raise TypeError(f"{name}: the result is {a.dtype}, which a tensor of dtype "
+                            f"{self.dtype} cannot hold in place; write it out of place "
+                            f"(x = x {_SYMBOLS[op]} y)")
+        if self._records_inplace(other, name):
+            self._rebase(apply(op, a, b).to(self.dtype))     # in place keeps the dtype
             return self
         b = other._data if isinstance(other, Tensor) else other
         note_inplace_change(self._data)

@@ -137,6 +137,23 @@ def _var_grad(e, node, i, g, out, x):
     return f"{e.saved[node]['diff']} * {scale}"
 
 
+def _std_grad(e, node, i, g, out, x):
+    g = e.let(f"{g}_var", f"np.where({out} == 0, 0, {g} / (2 * {out}))")
+    return _var_grad(e, node, i, g, out, x)
+
+
+def _pow_grad(e, node, i, g, out, a, b):
+    """The op's where(...) conventions, left out when a literal operand makes them moot."""
+    base, exponent = node.inputs
+    if i == 0:
+        value = f"{g} * {b} * {_neg_safe(a)} ** {e.minus_one(b, exponent)}"
+        moot = exponent.ndim == 0 and b == e.const(exponent) and exponent != 0
+        return value if moot else f"np.where({b} == 0, 0, {value})"
+    value = f"{g} * {out} * np.log({a})"
+    moot = base.ndim == 0 and a == e.const(base) and base != 0
+    return value if moot else f"np.where(({a} == 0) & ({b} >= 0), 0, {value})"
+
+
 def _count(node):
     """How many elements of its input a reduction combines into each output element."""
     return count(node.inputs[0].shape, node.attrs["dims"])
@@ -166,6 +183,7 @@ FORWARD = {
     ops.Sum: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])})",
     ops.Mean: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])}) / {_count(n)}",
     ops.Var: _var_forward,
+    ops.Std: lambda e, n, x: f"np.sqrt({_var_forward(e, n, x)})",
     ops.Max: lambda e, n, x: f"{x}.max(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
     ops.Min: lambda e, n, x: f"{x}.min(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
     ops.LogSumExp: _logsumexp_forward,
@@ -185,21 +203,20 @@ GRAD = {
     ops.Sqrt: lambda e, n, i, g, out, x: f"{g} / (2 * {out})",
     ops.Abs: lambda e, n, i, g, out, x: f"{g} * np.sign({x})",
     ops.Sigmoid: lambda e, n, i, g, out, x: f"{g} * {out} * (1 - {out})",
-    ops.Relu: lambda e, n, i, g, out, x: f"{g} * ({x} > 0)",
+    ops.Relu: lambda e, n, i, g, out, x: f"np.where({x} > 0, {g}, 0)",
     ops.Cast: lambda e, n, i, g, out, x: f"{g}.astype(np.{n.inputs[0].dtype})",
     ops.Copy: lambda e, n, i, g, out, x: g,
     ops.Add: lambda e, n, i, g, out, a, b: g,
     ops.Sub: lambda e, n, i, g, out, a, b: g if i == 0 else f"-{g}",
     ops.Mul: lambda e, n, i, g, out, a, b: f"{g} * {(b, a)[i]}",
     ops.Div: lambda e, n, i, g, out, a, b: f"{g} / {b}" if i == 0 else f"-{g} * {a} / ({b} * {b})",
-    ops.Pow: lambda e, n, i, g, out, a, b: (
-        f"{g} * {b} * {_neg_safe(a)} ** {e.minus_one(b, n.inputs[1])}" if i == 0
-        else f"{g} * {out} * np.log({a})"),
+    ops.Pow: _pow_grad,
     ops.Sum: lambda e, n, i, g, out, x: _expand_reduced(g, n.inputs[0], n.attrs["dims"],
                                                         n.attrs["keepdim"]),
     ops.Mean: lambda e, n, i, g, out, x: _expand_reduced(
         f"{g} / {_count(n)}", n.inputs[0], n.attrs["dims"], n.attrs["keepdim"]),
     ops.Var: _var_grad,
+    ops.Std: _std_grad,
     ops.Max: _max_grad("argmax"),
     ops.Min: _max_grad("argmin"),
     ops.LogSumExp: _logsumexp_grad,

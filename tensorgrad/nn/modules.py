@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..autograd import note_inplace_change
 from ..creation import ones, rand, randn, zeros
 from ..functional import batch_norm
 from ..tensor import Tensor
@@ -72,7 +73,7 @@ class Module:
     def state_dict(self):
         """Every parameter and buffer by dotted name, as numpy arrays (copies)."""
         items = list(self.named_parameters()) + list(self.named_buffers())
-        return {name: t.numpy().copy() for name, t in items}
+        return {name: t._data.copy() for name, t in items}
 
     def load_state_dict(self, state):
         """Copy arrays from `state` into the parameters and buffers; names and shapes must match."""
@@ -86,7 +87,8 @@ class Module:
             if value.shape != t.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the "
                                  f"state but {t.shape} in the model")
-            t.data[...] = value
+            note_inplace_change(t._data)            # a graph that read the old value
+            t._data[...] = value                     # must not run backward with the new
 
     def __repr__(self):
         inner = "".join(f"\n  ({name}): " + repr(child).replace("\n", "\n  ")

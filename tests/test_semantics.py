@@ -1,0 +1,405 @@
+"""PyTorch's semantics where tensorgrad once differed silently: every case here either matches
+PyTorch (float64, with a random upstream gradient) or is refused with a clear error.
+
+Groups: values a gradient reads are protected (version counter); indexing as PyTorch reads
+it; dtype promotion; the conventions at kinks and limits; in-place ops on tensors that share
+memory; grad modes as decorators; features not implemented yet.
+"""
+import numpy as np
+import pytest
+
+import tensorgrad
+import tensorgrad.nn.functional as F
+from tensorgrad import nn
+
+VERSION_MESSAGE = "was changed in place after the op used it"
+
+
+def torch_or_skip():
+    return pytest.importorskip("torch")
+
+
+# ---------------------------------------------------------------- the version counter
+
+def test_an_index_tensor_changed_after_use_is_refused():
+    C = tensorgrad.tensor(np.arange(10.).reshape(5, 2), requires_grad=True)
+    idx = tensorgrad.tensor([0, 1])
+    loss = C[idx].sum()
+    idx[0] = 3
+    with pytest.raises(RuntimeError, match=r"backward: the index array of 'index' \(shape \(2,\)\) " + VERSION_MESSAGE):
+        loss.backward()
+
+
+def test_a_boolean_mask_changed_after_use_is_refused():
+    x = tensorgrad.tensor([1., 2., 3.], requires_grad=True)
+    mask = x.detach() > 1.5
+    loss = x[mask].sum()
+    mask[0] = True
+    with pytest.raises(RuntimeError, match=VERSION_MESSAGE):
+        loss.backward()
+
+
+def test_a_setitem_index_changed_after_use_is_refused():
+    x = tensorgrad.zeros(4, dtype=tensorgrad.float64) * tensorgrad.ones(4, dtype=tensorgrad.float64, requires_grad=True)
+    v = tensorgrad.tensor([1., 2.], dtype=tensorgrad.float64, requires_grad=True)
+    idx = tensorgrad.tensor([0, 2])
+    x[idx] = v
+    idx[1] = 3
+    with pytest.raises(RuntimeError, match=VERSION_MESSAGE):
+        (x * x).sum().backward()
+
+
+@pytest.mark.parametrize("make", [
+    lambda w: tensorgrad.optim.SGD([w], lr=0.5),
+    lambda w: tensorgrad.optim.SGD([w], lr=0.5, momentum=0.9),
+    lambda w: tensorgrad.optim.Adam([w], lr=0.5),
+], ids=["sgd", "sgd-momentum", "adam"])
+def test_a_parameter_changed_by_an_optimizer_step_is_refused(make):
+    w = tensorgrad.tensor([0.5, -1., 2.], requires_grad=True)
+    opt = make(w)
+    loss = (w * w).sum()
+    w.grad = tensorgrad.ones(3)
+    opt.step()
+    opt.zero_grad()
+    with pytest.raises(RuntimeError, match=r"input 0 of 'mul' \(shape \(3,\)\) " + VERSION_MESSAGE):
+        loss.backward()
+
+
+def test_parameters_changed_by_load_state_dict_are_refused():
+    model = nn.Linear(3, 2)
+    state = {k: v * 2 for k, v in model.state_dict().items()}
+    loss = model(tensorgrad.randn(4, 3)).sum()
+    model.load_state_dict(state)
+    with pytest.raises(RuntimeError, match=VERSION_MESSAGE):
+        loss.backward()
+
+
+def test_the_usual_training_loop_is_not_refused():
+    w = tensorgrad.tensor([0.5, -1., 2.], requires_grad=True)
+    opt = tensorgrad.optim.Adam([w], lr=0.1)
+    for _ in range(3):
+        loss = (w * w).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert np.all(np.abs(w.detach().numpy()) < [0.5, 1., 2.])
+
+
+def test_numpy_of_a_tensor_that_requires_grad_is_read_only():
+    w = tensorgrad.tensor([1., 2.], requires_grad=True)
+    loss = (w * w).sum()
+    array = w.numpy()
+    assert array.tolist() == [1., 2.]
+    with pytest.raises(ValueError, match="read-only"):
+        array[0] = 5.
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(w)[0] = 5.
+    loss.backward()
+    assert w.grad.tolist() == [2., 4.]
+    w.detach().numpy()[0] = 3.                  # detach() says the graph does not matter
+    assert w.tolist() == [3., 2.]
+
+
+# ---------------------------------------------------------------- indexing as PyTorch reads it
+
+INDEXES = [
+    (0, slice(None), [0, 1]),                  # int, slice, list: PyTorch and numpy differ
+    ([0, 1], 0, [0, 1]),
+    ([0, 1], slice(None), 0),
+    (slice(None), 0, slice(None), [0, 1]),
+    (None, 0, slice(None), [0, 1]),
+    (0, None, [0, 1]),
+    (Ellipsis, 0, [0, 1]),
+    (1, [0, 1], slice(None), 0),
+    (slice(None), [0, 1], 0, [1, 0]),
+    ([[0], [1]], 0, slice(None), [0, 2, 0]),
+    ("t0", slice(None), [2, 0]),               # a 0-d int tensor counts as an int
+    (0, True, [0, 1]),
+    (slice(None), True, [0, 1]),
+    ([1, 1, 0],),                              # repeated rows: gradients add up
+    (slice(1, None, 2), Ellipsis, [3, 0]),
+    ("mask",),
+    (0, "mask2"),
+    (-1, [-1, 0], slice(None, 3)),
+]
+
+
+def _index(lib, item):
+    def one(i):
+        if i == "t0":
+            return lib.tensor(1)
+        if i == "mask":
+            return lib.tensor(np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5) % 3 == 0)
+        if i == "mask2":
+            return lib.tensor(np.arange(3 * 4).reshape(3, 4) % 2 == 0)
+        return i
+    return tuple(one(i) for i in item)
+
+
+@pytest.mark.parametrize("index", INDEXES, ids=[repr(i) for i in INDEXES])
+def test_getitem_matches_pytorch(index):
+    torch = torch_or_skip()
+    x0 = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    results = []
+    for lib in (tensorgrad, torch):
+        x = lib.tensor(x0, dtype=lib.float64, requires_grad=True)
+        y = x[_index(lib, index)]
+        upstream = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)),
+                              dtype=lib.float64)
+        (y * upstream).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    (tv, tg), (pv, pg) = results
+    assert tv.shape == pv.shape
+    np.testing.assert_allclose(tv, pv)
+    np.testing.assert_allclose(tg, pg)
+
+
+SET_INDEXES = [i for i in INDEXES if i != ([1, 1, 0],)]   # a repeated target: either write
+                                                          # may win, in PyTorch too
+
+
+@pytest.mark.parametrize("index", SET_INDEXES, ids=[repr(i) for i in SET_INDEXES])
+def test_setitem_in_the_graph_matches_pytorch(index):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal((2, 3, 4, 5))
+    shape = tuple(torch.zeros(2, 3, 4, 5)[_index(torch, index)].shape)
+    v0 = rng.standard_normal(shape)
+    upstream = rng.standard_normal((2, 3, 4, 5))
+    results = []
+    for lib in (tensorgrad, torch):
+        a = lib.tensor(x0, dtype=lib.float64, requires_grad=True)
+        v = lib.tensor(v0, dtype=lib.float64, requires_grad=True)
+        x = a * 1
+        x[_index(lib, index)] = v * 2
+        (x * lib.tensor(upstream, dtype=lib.float64)).sum().backward()
+        results.append((x.detach().numpy(), a.grad.numpy(), v.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs)
+
+
+def test_setitem_outside_the_graph_reads_the_index_as_pytorch():
+    torch = torch_or_skip()
+    ours, theirs = tensorgrad.zeros(2, 3, 4), torch.zeros(2, 3, 4)
+    value = np.arange(6.).reshape(3, 2)
+    ours[0, :, [1, 3]] = tensorgrad.tensor(value)
+    theirs[0, :, [1, 3]] = torch.tensor(value, dtype=torch.float32)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+# ---------------------------------------------------------------- dtype promotion
+
+DTYPES = ["bool", "int32", "int64", "float32", "float64"]
+
+
+def _make(lib, dtype, shape, requires_grad=False):
+    values = np.arange(1, 1 + int(np.prod(shape))).reshape(shape) % 3
+    t = lib.tensor(values.astype(dtype), dtype=getattr(lib, dtype) if dtype != "bool" else lib.bool)
+    return t.requires_grad_() if requires_grad and dtype.startswith("float") else t
+
+
+@pytest.mark.parametrize("first", DTYPES)
+@pytest.mark.parametrize("second", DTYPES)
+def test_cat_and_stack_promote_as_pytorch_and_keep_the_gradient_path(first, second):
+    torch = torch_or_skip()
+    for join in ("cat", "stack"):
+        outs = []
+        for lib in (tensorgrad, torch):
+            a, b = _make(lib, first, (2, 3), True), _make(lib, second, (2, 3), True)
+            out = getattr(lib, join)([a, b], 1 if join == "cat" else 0)
+            grads = None
+            if out.requires_grad:
+                (out * out).sum().backward()
+                grads = [t.grad.numpy() if t.grad is not None else None for t in (a, b)]
+            outs.append((str(out.dtype).replace("torch.", ""), out.detach().numpy(), grads))
+        assert outs[0][0] == outs[1][0], (join, first, second)
+        np.testing.assert_array_equal(outs[0][1], outs[1][1])
+        assert (outs[0][2] is None) == (outs[1][2] is None)
+        for g1, g2 in zip(outs[0][2] or (), outs[1][2] or ()):
+            assert (g1 is None) == (g2 is None)
+            if g1 is not None:
+                np.testing.assert_allclose(g1, g2)
+
+
+@pytest.mark.parametrize("first", DTYPES)
+@pytest.mark.parametrize("second", DTYPES)
+@pytest.mark.parametrize("shapes", [((3,), ()), ((), (3,)), ((), ())], ids=["t-0d", "0d-t", "0d-0d"])
+def test_zero_dim_tensors_are_weak_in_promotion_as_in_pytorch(first, second, shapes):
+    torch = torch_or_skip()
+    dtypes = []
+    for lib in (tensorgrad, torch):
+        a, b = _make(lib, first, shapes[0]), _make(lib, second, shapes[1])
+        dtypes.append([str(op(a, b).dtype).replace("torch.", "") for op in
+                       (lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a / b)])
+    assert dtypes[0] == dtypes[1]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_in_place_never_stores_a_float_result_in_an_integer_tensor(dtype):
+    x = _make(tensorgrad, dtype, (2,))
+    w = tensorgrad.ones(2, requires_grad=True)
+    for other in (w, 1.5, tensorgrad.ones(2)):
+        with pytest.raises(TypeError, match=f"add_: the result is float32, which a tensor of "
+                                            f"dtype {dtype} cannot hold in place"):
+            x += other
+    assert x.dtype == np.dtype(dtype)
+
+
+def test_setitem_of_an_integer_tensor_casts_like_pytorch():
+    torch = torch_or_skip()
+    ours, theirs = tensorgrad.zeros(3, dtype=tensorgrad.int64), torch.zeros(3, dtype=torch.int64)
+    ours[0] = tensorgrad.tensor(2.7, requires_grad=True)
+    theirs[0] = torch.tensor(2.7, requires_grad=True)
+    assert ours.tolist() == theirs.tolist() and not ours.requires_grad
+
+
+# ---------------------------------------------------------------- kinks and limits
+
+KINKS = {
+    "std of a constant row": (lambda lib, x: x.std(), [2., 2., 2.]),
+    "std along a dim, one constant row": (lambda lib, x: x.view(2, 2).std(1), [2., 2., 1., 3.]),
+    "var of a constant row": (lambda lib, x: x.var(), [2., 2., 2.]),
+    "normalised constant input": (lambda lib, x: (x - x.mean()) / (x.std() + 1e-5), [2., 2., 2.]),
+    "sqrt of relu at 0": (lambda lib, x: x.relu().sqrt(), [0., 1., -1.]),
+    "sqrt of abs at 0": (lambda lib, x: x.abs().sqrt(), [0., 1.]),
+    "x ** 0 at 0": (lambda lib, x: x ** 0, [0., 1.]),
+    "x ** zeros tensor at 0": (lambda lib, x: x ** lib.zeros(2, dtype=lib.float64), [0., 1.]),
+    "0 ** x": (lambda lib, x: lib.zeros(3, dtype=lib.float64) ** x, [0., 1., -1.]),
+    "2 ** x": (lambda lib, x: 2.0 ** x, [0., 1.]),
+    "x ** 2 at 0": (lambda lib, x: x ** 2, [0., 1.]),
+    "max with ties": (lambda lib, x: x.max(), [1., 1., 0.]),
+    "max along a dim with ties": (lambda lib, x: x.view(1, 3).max(1).values, [1., 1., 0.]),
+    "min with ties": (lambda lib, x: x.min(), [0., 0., 1.]),
+    "abs at 0": (lambda lib, x: x.abs(), [0., 1.]),
+    "relu at 0": (lambda lib, x: x.relu(), [0., 1.]),
+    "log at 0": (lambda lib, x: x.log(), [0., 1.]),
+    "logsumexp with -inf": (lambda lib, x: x.logsumexp(0), [-np.inf, 1.]),
+    "var of one element": (lambda lib, x: x.var(), [1.]),
+    "std of one element": (lambda lib, x: x.std(), [1.]),
+}
+
+
+@pytest.mark.parametrize("name", list(KINKS))
+def test_kinks_and_limits_follow_pytorch(name):
+    torch = torch_or_skip()
+    fn, values = KINKS[name]
+    outs = []
+    for lib in (tensorgrad, torch):
+        x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+        with np.errstate(all="ignore"):
+            y = fn(lib, x)
+            upstream = lib.tensor(np.linspace(0.5, 1.5, y.numel()).reshape(tuple(y.shape)),
+                                  dtype=lib.float64)
+            (y * upstream).sum().backward()
+        outs.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(outs[0][0], outs[1][0])
+    np.testing.assert_allclose(outs[0][1], outs[1][1])
+
+
+def test_anomaly_mode_names_the_op_where_a_nan_is_born_from_infinite_inputs():
+    x = tensorgrad.tensor([1000., 1.], requires_grad=True)
+    with pytest.warns(tensorgrad.AnomalyWarning, match="exp: the forward produced Inf"):
+        with tensorgrad.detect_anomaly():
+            with pytest.raises(FloatingPointError, match="mul: the forward produced NaN from "
+                                                         "inputs with no NaN"):
+                x.exp() * 0
+
+
+# ---------------------------------------------------------------- in place, with shared memory
+
+@pytest.mark.parametrize("view", [
+    lambda y: y[0:2], lambda y: y.view(3, 1), lambda y: y.detach(), lambda y: y[None],
+], ids=["slice", "view", "detach", "none-index"])
+def test_an_in_place_op_in_the_graph_on_a_tensor_with_views_is_refused(view):
+    x = tensorgrad.randn(3, requires_grad=True)
+    y = x * 1
+    v = view(y)
+    with pytest.raises(RuntimeError, match="add_: in-place change, recorded in the graph, of a "
+                                           "tensor whose memory another tensor"):
+        y += 1
+    with pytest.raises(RuntimeError, match="in-place change, recorded in the graph"):
+        v += x[0]                               # and the other way round
+    with pytest.raises(RuntimeError, match="setitem: in-place change, recorded in the graph"):
+        y[0] = x[1]
+
+
+def test_an_in_place_op_in_the_graph_after_numpy_is_refused():
+    y = tensorgrad.zeros(3)
+    held = y.numpy()
+    with pytest.raises(RuntimeError, match="memory numpy code"):
+        y += tensorgrad.ones(3, requires_grad=True)
+    assert held.tolist() == [0., 0., 0.]
+
+
+def test_in_place_ops_in_the_graph_still_work_when_nothing_shares_the_memory():
+    x = tensorgrad.tensor([1., 2., 3.], requires_grad=True)
+    y = x * 2
+    v = y[0:2]
+    del v                                       # the view is gone: nothing left behind
+    y += 1
+    y[0] = x[2]
+    (y * y).sum().backward()
+    assert x.grad.tolist() == [0., 2 * 2 * 5, 2 * 2 * 7 + 2 * 3]
+
+
+def test_views_see_in_place_changes_made_outside_the_graph_as_in_pytorch():
+    torch = torch_or_skip()
+    outs = []
+    for lib in (tensorgrad, torch):
+        y = lib.arange(6.).reshape(2, 3)
+        v, t, d = y[0], y.T, y.detach()
+        with lib.no_grad():
+            y += 1
+            y[1, 1] = 10.
+        outs.append([a.tolist() for a in (v, t, d)])
+    assert outs[0] == outs[1]
+
+
+# ---------------------------------------------------------------- grad modes as decorators
+
+@pytest.mark.parametrize("mode, expected", [
+    (lambda: tensorgrad.no_grad(), False),
+    (lambda: tensorgrad.enable_grad(), True),
+    (lambda: tensorgrad.set_grad_enabled(False), False),
+])
+def test_a_decorated_generator_runs_its_body_in_the_mode(mode, expected):
+    @mode()
+    def generator(n):
+        for _ in range(n):
+            received = yield tensorgrad.is_grad_enabled()
+            assert received == "sent"
+        return "done"
+
+    with tensorgrad.set_grad_enabled(not expected):
+        gen = generator(3)
+        seen = [next(gen)]
+        outside = tensorgrad.is_grad_enabled()
+        seen += [gen.send("sent"), gen.send("sent")]
+        with pytest.raises(StopIteration) as stop:
+            gen.send("sent")
+    assert seen == [expected] * 3 and outside == (not expected) and stop.value.value == "done"
+    assert tensorgrad.is_grad_enabled()
+
+
+def test_no_grad_works_without_parentheses_and_set_grad_enabled_checks_its_argument():
+    @tensorgrad.no_grad
+    def f(x):
+        return (x * 2).requires_grad, tensorgrad.is_grad_enabled()
+
+    assert f(tensorgrad.ones(2, requires_grad=True)) == (False, False)
+    assert tensorgrad.is_grad_enabled()
+    with pytest.raises(TypeError, match="set_grad_enabled: mode must be a bool"):
+        tensorgrad.set_grad_enabled(lambda: None)
+
+
+# ---------------------------------------------------------------- not implemented yet
+
+def test_higher_order_calls_say_they_are_not_implemented():
+    x = tensorgrad.randn(3, requires_grad=True)
+    with pytest.raises(NotImplementedError, match=r"backward: create_graph=True \(gradients "
+                                                  r"of gradients\) is not implemented"):
+        (x * x).sum().backward(create_graph=True)
+    with pytest.raises(NotImplementedError, match="autograd.grad: gradients returned as values"):
+        tensorgrad.autograd.grad((x * x).sum(), [x])
+    with pytest.raises(NotImplementedError, match="inputs="):
+        (x * x).sum().backward(inputs=[x])
