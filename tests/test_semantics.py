@@ -5,6 +5,9 @@ Groups: values a gradient reads are protected (version counter); indexing as PyT
 it; dtype promotion; the conventions at kinks and limits; in-place ops on tensors that share
 memory; grad modes as decorators; features not implemented yet.
 """
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -294,6 +297,28 @@ def test_kinks_and_limits_follow_pytorch(name):
         outs.append((y.detach().numpy(), x.grad.numpy()))
     np.testing.assert_allclose(outs[0][0], outs[1][0])
     np.testing.assert_allclose(outs[0][1], outs[1][1])
+
+
+ENGINE_DOC = Path(__file__).resolve().parents[1] / "docs" / "engine.md"
+CONVENTION = re.compile(r"^\| `(?P<expr>[^`]+)` \| `(?P<at>[^`]+)` \| `(?P<grad>[^`]+)` \|")
+
+
+def documented_conventions():
+    section = ENGINE_DOC.read_text(encoding="utf-8").split("## 6. Conventions")[1].split("## 7")[0]
+    return [m.groupdict() for m in map(CONVENTION.match, section.splitlines()) if m]
+
+
+@pytest.mark.parametrize("row", documented_conventions(), ids=lambda r: r["expr"])
+def test_the_conventions_in_the_docs_hold(row):
+    names = {"tensorgrad": tensorgrad, "inf": np.inf, "nan": np.nan}
+    x = tensorgrad.tensor(eval(row["at"], names), dtype=tensorgrad.float64, requires_grad=True)
+    with np.errstate(all="ignore"):
+        eval(row["expr"], names | {"x": x}).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), eval(row["grad"], names))
+
+
+def test_the_docs_list_the_conventions():
+    assert len(documented_conventions()) >= 12
 
 
 def test_anomaly_mode_names_the_op_where_a_nan_is_born_from_infinite_inputs():
