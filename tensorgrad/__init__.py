@@ -6,6 +6,7 @@
 runs PyTorch-style code (the makemore lecture's, in particular) on tensorgrad. The layers,
 one-way, each importing only those before it:
 
+    checks      argument checks shared by public functions  plain Python
     arrays      broadcasting helpers (unbroadcast)          plain numpy
     ops         the op table: forward and gradient rules    plain numpy
     autograd    graph nodes, no_grad, the backward pass

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from .checks import is_int, shown
+
 DEFAULT_FLOAT = np.dtype(np.float32)
 DEFAULT_INT = np.dtype(np.int64)
 
@@ -39,16 +41,34 @@ def stretched_axes(big, small):
 
 
 def normalize_dims(dim, ndim, op):
-    """`dim` (None, int or tuple of ints, negative allowed) as a sorted tuple of axes."""
+    """`dim` (None, an int or a tuple of ints, negative allowed) as a sorted tuple of axes.
+
+    A dim out of range, or named twice, is refused: numpy would read (0, -2) of a matrix
+    as one axis and reduce over it once, where the caller asked for two.
+    """
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(d) % max(ndim, 1))
-    return tuple(sorted(set(out))) if ndim else ()      # a 0-d tensor has no axes to reduce
+    if is_int(dim):
+        dim = (dim,)
+    elif not isinstance(dim, (tuple, list)):
+        raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {shown(dim)}")
+    axes = [normalize_dim(d, ndim, op) for d in dim]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dim {tuple(dim)} names the same dimension twice (for a "
+                         f"tensor with {ndim} dimensions)")
+    return tuple(sorted(axes)) if ndim else ()          # a 0-d tensor has no axes to reduce
+
+
+def normalize_dim(dim, ndim, op):
+    """One `dim` (an int, negative counting from the end) as an axis in range(ndim).
+
+    A 0-d tensor takes dim 0 or -1, as in PyTorch.
+    """
+    if not is_int(dim):
+        raise TypeError(f"{op}: dim must be an int, got {shown(dim)}")
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return int(dim) % max(ndim, 1)
 
 
 def expand_reduced(grad, shape, axes, keepdim):
@@ -83,12 +103,12 @@ def index_steps(index):
     result with numpy's rules.
     """
     items = index if isinstance(index, tuple) else (index,)
-    ints = [_is_int(i) for i in items]
+    ints = [_int_index(i) for i in items]
     if not any(ints) or not any(isinstance(i, np.ndarray) and i.ndim for i in items):
         return (index,)
     first, then = [], []
-    for item, is_int in zip(items, ints):
-        if is_int:
+    for item, integer in zip(items, ints):
+        if integer:
             first.append(int(item))
         elif item is None or (isinstance(item, np.ndarray) and item.ndim == 0):
             then.append(item)                       # a new axis (None, True): none consumed
@@ -102,9 +122,10 @@ def index_steps(index):
     return tuple(first), tuple(then)
 
 
-def _is_int(item):
-    return (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
-            ) or (isinstance(item, np.ndarray) and item.ndim == 0 and item.dtype.kind in "iu")
+def _int_index(item):
+    """An integer index: a Python or numpy int, or a 0-d integer array (from a 0-d tensor)."""
+    return is_int(item) or (isinstance(item, np.ndarray) and item.ndim == 0
+                            and item.dtype.kind in "iu")
 
 
 def scatter_add(shape, dtype, index, values):

@@ -3,11 +3,14 @@
 Random numbers come from numpy's PCG64 generator: seeding gives reproducible runs, but not
 the same numbers PyTorch draws for the same seed.
 """
+import math
+
 import numpy as np
 
 from .arrays import DEFAULT_FLOAT, DEFAULT_INT
 from .autograd import note_sharing
-from .tensor import Tensor, _shape_arg, as_array, values_of
+from .checks import NUMBER_KINDS, as_dtype, int_arg, number_arg, shown
+from .tensor import Tensor, _shape_arg, as_array
 
 
 def tensor(data, dtype=None, requires_grad=False, name=None):
@@ -20,22 +23,32 @@ def tensor(data, dtype=None, requires_grad=False, name=None):
 
 def as_tensor(data, dtype=None):
     """`data` as a tensor, without copying when it already is one of that dtype."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == as_dtype(dtype, "as_tensor")):
         return data
-    return Tensor(data, dtype=dtype)
+    return Tensor._wrap(as_array(data, dtype, op="as_tensor"), None)
 
 
 def from_numpy(array):
     """A tensor sharing memory with a numpy array (changes to one show in the other)."""
-    array = np.asarray(array)
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy array, got {shown(array)}")
+    if array.dtype.kind not in NUMBER_KINDS:
+        raise TypeError(f"from_numpy: tensors hold bools, integers or floats, not {array.dtype}")
     note_sharing(array)             # numpy code holds the memory too
     return Tensor._wrap(array, None)
 
 
 def _filled(fill, size, dtype, requires_grad, name):
     shape = _shape_arg(name, size)
-    dtype = np.dtype(dtype) if dtype is not None else (
-        DEFAULT_INT if isinstance(fill, (bool, int)) and name == "full" else DEFAULT_FLOAT)
+    fill = fill._data if isinstance(fill, Tensor) else fill
+    if np.ndim(fill) != 0 or np.asarray(fill).dtype.kind not in NUMBER_KINDS:
+        raise TypeError(f"{name}: fill_value must be a number, got {shown(fill)}")
+    if dtype is not None:
+        dtype = as_dtype(dtype, name)
+    elif name == "full" and isinstance(fill, (bool, np.bool_)):
+        dtype = np.dtype(np.bool_)                  # full's dtype follows its fill value
+    else:
+        dtype = DEFAULT_INT if name == "full" and isinstance(fill, int) else DEFAULT_FLOAT
     return Tensor._wrap(np.full(shape, fill, dtype), None).requires_grad_(requires_grad)
 
 
@@ -56,27 +69,37 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 def zeros_like(input, dtype=None, requires_grad=False):
     """Zeros with the shape (and, by default, dtype) of `input`; never in the graph."""
-    return full_like(input, 0, dtype, requires_grad)
+    return _filled_like(input, 0, dtype, requires_grad, "zeros_like")
 
 
 def ones_like(input, dtype=None, requires_grad=False):
     """Ones with the shape (and, by default, dtype) of `input`."""
-    return full_like(input, 1, dtype, requires_grad)
+    return _filled_like(input, 1, dtype, requires_grad, "ones_like")
 
 
 def full_like(input, fill_value, dtype=None, requires_grad=False):
     """`fill_value` everywhere, with the shape (and, by default, dtype) of `input`."""
-    array = values_of(input)
-    return _filled(fill_value, array.shape, dtype or array.dtype, requires_grad, "full_like")
+    return _filled_like(input, fill_value, dtype, requires_grad, "full_like")
+
+
+def _filled_like(input, fill, dtype, requires_grad, name):
+    array = input._data if isinstance(input, Tensor) else as_array(input, op=name)
+    return _filled(fill, array.shape, dtype or array.dtype, requires_grad, name)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     """Evenly spaced values in [start, end): int64 for integer arguments, else float32."""
     if end is None:
         start, end = 0, start
+    for what, value in (("start", start), ("end", end), ("step", step)):
+        if not math.isfinite(number_arg(value, "arange", what)):
+            raise ValueError(f"arange: {what} must be finite, got {value}")
+    if step == 0 or (end - start) * step < 0:
+        raise ValueError(f"arange: cannot go from {start} to {end} in steps of {step}")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = DEFAULT_INT if ints else DEFAULT_FLOAT
+    dtype = as_dtype(dtype, "arange")
     return Tensor._wrap(np.arange(start, end, step, dtype=dtype), None).requires_grad_(
         requires_grad)
 
@@ -91,12 +114,17 @@ class Generator:
     """
 
     def __init__(self, seed=67280421310721):
-        self.manual_seed(seed)
+        self._reseed(seed, "Generator")
 
     def manual_seed(self, seed):
         """Reset the state from an integer seed; returns the generator."""
-        self._seed = int(seed)
-        self.rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self._reseed(seed, "manual_seed")
+
+    def _reseed(self, seed, op):
+        self._seed = int_arg(seed, op, "seed")
+        # numpy takes seeds >= 0; a negative one is read modulo 2**64, as PyTorch does
+        self.rng = np.random.Generator(np.random.PCG64(
+            self._seed if self._seed >= 0 else self._seed % 2**64))
         return self
 
     def initial_seed(self):
@@ -109,7 +137,13 @@ class Generator:
 
     def set_state(self, state):
         """Restore a state from `get_state`."""
-        self.rng.bit_generator.state = state
+        if not isinstance(state, dict):
+            raise TypeError(f"set_state: expected a state from get_state() (a dict), "
+                            f"got {shown(state)}")
+        try:
+            self.rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"set_state: not a state from get_state(): {e}") from None
         return self
 
 
@@ -121,26 +155,41 @@ def manual_seed(seed):
     return default_generator.manual_seed(seed)
 
 
-def _rng(generator):
-    return (generator or default_generator).rng
+def _rng(generator, op):
+    if generator is None:
+        return default_generator.rng
+    if not isinstance(generator, Generator):
+        raise TypeError(f"{op}: generator must be a tensorgrad.Generator, got {shown(generator)}")
+    return generator.rng
+
+
+def _float_dtype(dtype, op):
+    dtype = as_dtype(dtype, op) if dtype is not None else DEFAULT_FLOAT
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: dtype must be a floating type (it draws floats), got {dtype}")
+    return dtype
 
 
 def randn(*size, generator=None, dtype=None, requires_grad=False):
     """Samples from the standard normal distribution, float32 by default."""
-    dtype = np.dtype(dtype or DEFAULT_FLOAT)
-    data = _rng(generator).standard_normal(_shape_arg("randn", size), dtype=np.float64)
+    dtype = _float_dtype(dtype, "randn")
+    data = _rng(generator, "randn").standard_normal(_shape_arg("randn", size), dtype=np.float64)
     return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, requires_grad=False):
     """Samples from the uniform distribution on [0, 1), float32 by default."""
-    dtype = np.dtype(dtype or DEFAULT_FLOAT)
-    data = _rng(generator).random(_shape_arg("rand", size))
+    dtype = _float_dtype(dtype, "rand")
+    data = _rng(generator, "rand").random(_shape_arg("rand", size))
     return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
 def randint(*args, size=None, generator=None, dtype=None):
-    """Random integers in [low, high): `randint(high, size)` or `randint(low, high, size)`."""
+    """Random integers in [low, high): `randint(high, size)` or `randint(low, high, size)`.
+
+    `size` is a tuple, such as (32,), as in PyTorch: `randint(0, 5)` would otherwise read
+    as high=0 and five draws.
+    """
     if size is not None:
         args = args + (size,)
     if len(args) == 2:
@@ -148,11 +197,16 @@ def randint(*args, size=None, generator=None, dtype=None):
     if len(args) != 3:
         raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
     low, high, size = args
+    low, high = int_arg(low, "randint", "low"), int_arg(high, "randint", "high")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint: size must be a tuple of ints, such as (32,), got "
+                        f"{shown(size)}")
     if high <= low:
         raise ValueError(f"randint: the range [{low}, {high}) is empty")
-    size = _shape_arg("randint", size if isinstance(size, (tuple, list)) else (size,))
-    data = _rng(generator).integers(low, high, size=size, dtype=np.int64)
-    return Tensor._wrap(data.astype(dtype or DEFAULT_INT), None)
+    size = _shape_arg("randint", (size,))
+    dtype = as_dtype(dtype, "randint") if dtype is not None else DEFAULT_INT
+    data = _rng(generator, "randint").integers(low, high, size=size, dtype=np.int64)
+    return Tensor._wrap(data.astype(dtype), None)
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -161,7 +215,8 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     `input` holds non-negative weights (they need not sum to 1), one row per distribution
     (1-D or 2-D). Without replacement a category is drawn at most once per row.
     """
-    weights = values_of(input).astype(np.float64)
+    weights = as_array(input, op="multinomial").astype(np.float64)
+    num_samples = int_arg(num_samples, "multinomial", "num_samples", low=1)
     if weights.ndim not in (1, 2):
         raise ValueError(f"multinomial: weights must be 1-D or 2-D, got shape {weights.shape}")
     rows = np.atleast_2d(weights)
@@ -174,7 +229,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without "
                          f"replacement from a row with {(rows > 0).sum(axis=1).min()} "
                          "categories of non-zero weight")
-    rng = _rng(generator)
+    rng = _rng(generator, "multinomial")
     draws = [rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=p / t)
              for p, t in zip(rows, totals)]
     out = np.array(draws, dtype=DEFAULT_INT)

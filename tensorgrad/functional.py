@@ -8,11 +8,14 @@ mode) run on fused ops whose backward tensorgrad derives with sympy from their f
 `tensorgrad.symbolic`, above this module in the import graph; `_symbolic()` fetches it on
 first use, so `import tensorgrad` does not load sympy.
 """
+import math
+
 import numpy as np
 
 from . import ops
-from .arrays import DEFAULT_INT, count, normalize_dims
+from .arrays import DEFAULT_INT, count, normalize_dim, normalize_dims
 from .autograd import note_derived, note_effect
+from .checks import index_range, int_arg, number_arg
 from .tensor import Tensor, apply, tensors_result_type, values_of
 
 
@@ -114,21 +117,27 @@ def one_hot(tensor, num_classes=-1):
     index = values_of(tensor)
     if index.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got {index.dtype}")
-    if num_classes < 0:
-        num_classes = int(index.max()) + 1 if index.size else 0
-    if index.size and (index.min() < 0 or index.max() >= num_classes):
-        raise IndexError(f"one_hot: indices must lie in [0, {num_classes}), got values from "
-                         f"{index.min()} to {index.max()}")
+    num_classes = int_arg(num_classes, "one_hot", "num_classes")
+    if num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (one more than the largest "
+                         f"index) or at least 0, got {num_classes}")
+    if num_classes == -1:
+        num_classes = max(int(index.max()) + 1 if index.size else 0, 0)
+    index_range(index, num_classes, "one_hot", "indices")
     return Tensor._wrap(np.eye(num_classes, dtype=DEFAULT_INT)[index], None)
 
 
 def log_softmax(input, dim):
     """log(softmax(input)) along `dim`, computed as x - logsumexp(x) (no overflow)."""
+    input = _tensor(input, "log_softmax")
+    dim = normalize_dim(dim, input.ndim, "log_softmax")
     return input - input.logsumexp(dim, keepdim=True)
 
 
 def softmax(input, dim):
     """exp(x) / sum(exp(x)) along `dim`; each slice along `dim` sums to 1."""
+    input = _tensor(input, "softmax")
+    dim = normalize_dim(dim, input.ndim, "softmax")
     counts = (input - input.max(dim, keepdim=True).values.detach()).exp()
     return counts / counts.sum(dim, keepdim=True)
 
@@ -141,22 +150,20 @@ def cross_entropy(input, target, reduction="mean"):
     (softmax(input) - one_hot(target)) / N for 'mean', is derived from this forward by
     `tensorgrad.symbolic` (exercise 2 of the lecture, solved by the engine).
     """
+    input = _tensor(input, "cross_entropy")
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits of shape (N, C), got {input.shape}")
     if 0 in input.shape:
         raise ValueError(f"cross_entropy: logits of shape {input.shape} are empty: a batch "
                          "needs at least one row and one class")
     target = values_of(target)
-    if target.shape != input.shape[:1]:
-        raise ValueError(f"cross_entropy: {input.shape[0]} rows of logits but target has "
-                         f"shape {target.shape}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold class indices (integers), "
                         f"got {target.dtype}")
-    if target.size and (np.minimum.reduce(target, None) < 0
-                        or np.maximum.reduce(target, None) >= input.shape[1]):
-        raise IndexError(f"cross_entropy: target classes must lie in [0, {input.shape[1]}), "
-                         f"got values from {target.min()} to {target.max()}")
+    if target.shape != input.shape[:1]:
+        raise ValueError(f"cross_entropy: {input.shape[0]} rows of logits but target has "
+                         f"shape {target.shape}")
+    index_range(target, input.shape[1], "cross_entropy", "target classes")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
@@ -178,15 +185,24 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     (exercise 3 of the lecture), and updates `running_mean` and `running_var` in place when
     given. Evaluation mode normalises with the running statistics.
     """
+    input = _tensor(input, "batch_norm")
     if input.ndim not in (2, 3):
         raise ValueError(f"batch_norm: expected input (N, C) or (N, L, C), got {input.shape}")
     dims = tuple(range(input.ndim - 1))
     x = input._floating()
     features = (x.shape[-1],)
+    _check_per_feature(x.shape, running_mean=running_mean, running_var=running_var,
+                       weight=weight, bias=bias)
+    number_arg(eps, "batch_norm", "eps", low=0)
     if training:
         if count(x.shape, dims) < 2:
             raise ValueError(f"batch_norm: training needs more than one value per feature "
                              f"to compute a variance, got input {x.shape}")
+        for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+            if stat is not None and not isinstance(stat, Tensor):
+                raise TypeError(f"batch_norm: {name} must be a Tensor (training updates it "
+                                f"in place), got {type(stat).__name__}")
+        number_arg(momentum, "batch_norm", "momentum", low=0, high=1)
         weight = Tensor(np.ones(features, x.dtype)) if weight is None else weight
         bias = Tensor(np.zeros(features, x.dtype)) if bias is None else bias
         steps = {}
@@ -201,6 +217,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     out = (x - running_mean) * (running_var + eps) ** -0.5
     out = out * weight if weight is not None else out
     return out + bias if bias is not None else out
+
+
+def _check_per_feature(shape, **given):
+    """Each of `given` that is not None holds one value per feature: the input's last size,
+    as (C,) (or (1, C), the lecture's bngain)."""
+    features = shape[-1]
+    for name, value in given.items():
+        if value is None:
+            continue
+        size = value.shape if isinstance(value, Tensor) else np.shape(value)
+        if size != (features,) and (size[-1:] != (features,) or math.prod(size) != features):
+            raise ValueError(f"batch_norm: {name} has shape {size} but the input {shape} has "
+                             f"{features} features")
 
 
 def _update_running_stats(steps, running_mean, running_var, momentum):

@@ -12,35 +12,40 @@ from collections import namedtuple
 import numpy as np
 
 from . import ops
-from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normalize_dims,
-                     result_float, result_type)
+from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normalize_dim,
+                     normalize_dims, result_float, result_type)
 from .autograd import (Node, _anomaly, _grad_enabled, backward, check_finite, check_unshared,
                        creation_site, leaf_node, memory_owner, note_inplace_change,
                        note_sharing)
+from .checks import NUMBER_KINDS, as_dtype, int_arg, is_int, shown
 
 MaxResult = namedtuple("MaxResult", "values indices")
 MinResult = namedtuple("MinResult", "values indices")
 
 
 def as_array(data, dtype=None, op="tensor"):
-    """`data` (a Tensor, array, number or nested list) as a new numpy array.
+    """`data` (a Tensor, array, number or nested list of numbers) as a new numpy array.
 
     Without a dtype, Python floats become float32 and Python ints int64, as in PyTorch;
-    numpy arrays keep their dtype.
+    numpy arrays keep their dtype. Strings, objects and complex numbers are refused.
     """
+    if dtype is not None:
+        dtype = as_dtype(dtype, op)
     if isinstance(data, Tensor):
         data = data._data
     if isinstance(data, (np.ndarray, np.generic)):
-        return np.array(data, dtype=dtype)
-    try:
         array = np.array(data, dtype=dtype)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{op}: cannot make a tensor from {type(data).__name__}: {e}") from None
-    if array.dtype.kind not in "biuf":
+    else:
+        try:
+            array = np.array(data, dtype=dtype)
+        except (ValueError, TypeError) as e:       # ragged lists, or strings to a number dtype
+            raise _like(e, f"{op}: cannot make a tensor from {type(data).__name__}: "
+                           f"{e}") from None
+        if dtype is None and array.dtype.kind == "f":
+            array = array.astype(DEFAULT_FLOAT)
+    if array.dtype.kind not in NUMBER_KINDS:
         raise TypeError(f"{op}: cannot make a tensor from {type(data).__name__} holding "
                         f"{array.dtype} values; expected numbers")
-    if dtype is None and array.dtype.kind == "f":
-        array = array.astype(DEFAULT_FLOAT)
     return array
 
 
@@ -183,13 +188,26 @@ def _set_steps(x, steps, value):
     return apply(ops.SetItem, x, apply(ops.SetItem, part, value, index=then), index=first)
 
 
-def _shape_arg(name, shape):
-    """Accept both f(2, 3) and f((2, 3)), as PyTorch does."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    if not all(isinstance(s, (int, np.integer)) for s in shape):
-        raise TypeError(f"{name}: sizes must be integers, got {shape}")
-    return tuple(int(s) for s in shape)
+def _int_args(name, what, args):
+    """Integers given as f(2, 3) or as f((2, 3)): PyTorch accepts both."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    if not all(is_int(a) for a in args):
+        raise TypeError(f"{name}: {what} must be integers, got {args}")
+    return tuple(int(a) for a in args)
+
+
+def _shape_arg(name, shape, inferred=0):
+    """A shape given as f(2, 3) or f((2, 3)): sizes that are not negative, except that up
+    to `inferred` of them may be -1 (the size reshape infers, or expand keeps)."""
+    shape = _int_args(name, "sizes", shape)
+    if any(n < -1 or (n == -1 and not inferred) for n in shape):
+        allowed = ", or -1 for one size inferred from the others" if inferred else ""
+        raise ValueError(f"{name}: sizes must be 0 or more{allowed}, got {shape}")
+    if shape.count(-1) > inferred:
+        raise ValueError(f"{name}: only one size can be -1 (inferred from the others), "
+                         f"got {shape}")
+    return shape
 
 
 class Tensor:
@@ -259,7 +277,7 @@ class Tensor:
 
     def size(self, dim=None):
         """The shape, or the size of dimension `dim`."""
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
 
     def dim(self):
         """The number of dimensions."""
@@ -354,8 +372,11 @@ class Tensor:
         return apply(ops.Copy, self)
 
     def to(self, dtype):
-        """The tensor in `dtype` (itself if already so); float casts stay in the graph."""
-        dtype = np.dtype(dtype)
+        """The tensor in `dtype` (itself if already so, or if None); float casts stay in
+        the graph."""
+        if dtype is None or dtype is self._data.dtype:
+            return self
+        dtype = as_dtype(dtype, "to")
         if self._data.dtype == dtype:
             return self
         if self._node is not None and dtype.kind == "f":
@@ -385,7 +406,7 @@ class Tensor:
 
     def __len__(self):
         if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise TypeError("len: a 0-d tensor has no length")
         return len(self._data)
 
     def __iter__(self):
@@ -405,7 +426,8 @@ class Tensor:
 
     def __index__(self):
         if self._data.dtype.kind not in "iu" or self._data.size != 1:
-            raise TypeError("only one-element integer tensors can be used as an index")
+            raise TypeError(f"index: only a one-element integer tensor can be used as an "
+                            f"index, not a {self.dtype} tensor of shape {self.shape}")
         return int(self._data)
 
     def __format__(self, spec):
@@ -584,15 +606,23 @@ class Tensor:
 
     # ------------------------------------------------------------ reductions
 
+    def _reduction_dims(self, dim, op):
+        """The axes a reduction runs over. An empty tuple is refused: PyTorch reduces over
+        every dimension for dim=(), numpy over none, so either reading surprises someone."""
+        if isinstance(dim, (tuple, list)) and not dim:
+            raise ValueError(f"{op}: dim={dim!r} is ambiguous (PyTorch reduces over every "
+                             "dimension, numpy over none); pass dim=None for every dimension")
+        return normalize_dims(dim, self.ndim, op)
+
     def sum(self, dim=None, keepdim=False, *, keepdims=None):
         """Sum over `dim` (an int, a tuple, or None for all); keepdims is an alias of keepdim."""
         keepdim = bool(keepdim if keepdims is None else keepdims)
-        return apply(ops.Sum, self, dims=normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+        return apply(ops.Sum, self, dims=self._reduction_dims(dim, "sum"), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False, *, keepdims=None):
         """Mean over `dim` (an int, a tuple, or None for all)."""
         keepdim = bool(keepdim if keepdims is None else keepdims)
-        return apply(ops.Mean, self._floating(), dims=normalize_dims(dim, self.ndim, "mean"),
+        return apply(ops.Mean, self._floating(), dims=self._reduction_dims(dim, "mean"),
                      keepdim=keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
@@ -603,7 +633,7 @@ class Tensor:
         keepdim = bool(keepdim if keepdims is None else keepdims)
         if correction is None:
             correction = 0 if unbiased is False else 1
-        return apply(ops.Var, self._floating(), dims=normalize_dims(dim, self.ndim, "var"),
+        return apply(ops.Var, self._floating(), dims=self._reduction_dims(dim, "var"),
                      keepdim=keepdim, correction=correction, saved={})
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
@@ -612,7 +642,7 @@ class Tensor:
         keepdim = bool(keepdim if keepdims is None else keepdims)
         if correction is None:
             correction = 0 if unbiased is False else 1
-        return apply(ops.Std, self._floating(), dims=normalize_dims(dim, self.ndim, "std"),
+        return apply(ops.Std, self._floating(), dims=self._reduction_dims(dim, "std"),
                      keepdim=keepdim, correction=correction, saved={})
 
     def _extremum(self, op, result, dim, keepdim, keepdims):
@@ -621,10 +651,9 @@ class Tensor:
             raise ValueError(f"{op.name}: the tensor of shape {self.shape} is empty")
         if dim is None:
             return apply(op, self, dim=None, keepdim=False)
+        axis = normalize_dim(dim, self.ndim, op.name)
         if self.ndim == 0:
-            normalize_dims(dim, 0, op.name)                    # still reject a bad dim
             return result(apply(op, self, dim=None, keepdim=False), Tensor(0))
-        (axis,) = normalize_dims(dim, self.ndim, op.name)
         values = apply(op, self, dim=axis, keepdim=keepdim)
         indices = op.pick(self._data, axis=axis, keepdims=keepdim)
         return result(values, Tensor._wrap(indices, None))
@@ -643,39 +672,50 @@ class Tensor:
 
     def argmax(self, dim=None, keepdim=False):
         """Index of the (first) largest element, over all elements or along `dim`."""
-        return Tensor._wrap(np.argmax(self._data, axis=dim, keepdims=keepdim), None)
+        return self._position(np.argmax, "argmax", dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
         """Index of the (first) smallest element, over all elements or along `dim`."""
-        return Tensor._wrap(np.argmin(self._data, axis=dim, keepdims=keepdim), None)
+        return self._position(np.argmin, "argmin", dim, keepdim)
+
+    def _position(self, pick, name, dim, keepdim):
+        """argmax or argmin (`pick`) over all elements, or along a checked `dim`."""
+        if self._data.size == 0:
+            raise ValueError(f"{name}: the tensor of shape {self.shape} is empty")
+        axis = None if dim is None else normalize_dim(dim, self.ndim, name)
+        axis = axis if self.ndim else None               # dim 0 of a 0-d tensor: itself
+        return Tensor._wrap(np.asarray(pick(self._data, axis=axis, keepdims=keepdim)), None)
 
     def logsumexp(self, dim, keepdim=False, *, keepdims=None):
         """log(sum(exp(x))) over `dim`, computed without overflow."""
         keepdim = bool(keepdim if keepdims is None else keepdims)
         return apply(ops.LogSumExp, self._floating(),
-                     dims=normalize_dims(dim, self.ndim, "logsumexp"), keepdim=keepdim)
+                     dims=self._reduction_dims(dim, "logsumexp"), keepdim=keepdim)
 
     # ------------------------------------------------------------ movement
 
     def reshape(self, *shape):
         """The same values in a new shape; one size may be -1 (inferred)."""
-        return apply(ops.Reshape, self, shape=_shape_arg("reshape", shape))
+        return apply(ops.Reshape, self, shape=_shape_arg("reshape", shape, inferred=1))
 
     def view(self, *shape):
         """The same as `reshape` (numpy decides whether a copy is needed)."""
-        return apply(ops.Reshape, self, shape=_shape_arg("view", shape))
+        return apply(ops.Reshape, self, shape=_shape_arg("view", shape, inferred=1))
 
     def flatten(self, start_dim=0, end_dim=-1):
         """Merge dimensions start_dim..end_dim into one."""
+        start, end = (normalize_dim(d, self.ndim, "flatten") for d in (start_dim, end_dim))
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"in a tensor of shape {self.shape}")
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = (d % self.ndim for d in (start_dim, end_dim))
         shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
         return self.reshape(shape)
 
     def unsqueeze(self, dim):
         """Insert a dimension of size 1 at `dim`."""
-        if not -self.ndim - 1 <= dim <= self.ndim:
+        if not -self.ndim - 1 <= int_arg(dim, "unsqueeze", "dim") <= self.ndim:
             raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with "
                              f"{self.ndim} dimensions")
         dim = dim % (self.ndim + 1)
@@ -688,34 +728,53 @@ class Tensor:
         return self if shape == self.shape else self.reshape(shape)
 
     def expand(self, *sizes):
-        """Broadcast size-1 dimensions to `sizes` without copying; -1 keeps a size."""
-        sizes = _shape_arg("expand", sizes)
+        """Broadcast size-1 dimensions to `sizes` without copying; -1 keeps a size.
+
+        New dimensions go in front, as in broadcasting; there -1 has no size to keep.
+        """
+        sizes = _int_args("expand", "sizes", sizes)
         lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ValueError(f"expand: the shape {sizes} has fewer dimensions than the "
+                             f"tensor's {self.shape}")
+        if any(n < -1 or (n == -1 and i < lead) for i, n in enumerate(sizes)):
+            raise ValueError(f"expand: sizes must be 0 or more, or -1 to keep a dimension "
+                             f"of the tensor, got {sizes} for a tensor of shape {self.shape}")
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+        if any(n != 1 and n != m for n, m in zip(self.shape, shape[lead:])):
+            raise ValueError(f"expand: cannot expand a tensor of shape {self.shape} to "
+                             f"{sizes}: only dimensions of size 1 can grow")
         return apply(ops.Expand, self, shape=shape)
 
     def expand_as(self, other):
         """Broadcast to the shape of `other`."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"expand_as: expected a Tensor, got {shown(other)}")
         return self.expand(other.shape)
 
     def permute(self, *dims):
         """Reorder the dimensions."""
-        dims = _shape_arg("permute", dims)
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+        dims = _int_args("permute", "dims", dims)
+        axes = (tuple(normalize_dim(d, self.ndim, "permute") for d in dims)
+                if len(dims) == self.ndim else None)
+        if axes is None or sorted(axes) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} "
                              f"dimensions of a tensor of shape {self.shape}")
-        return apply(ops.Permute, self, dims=tuple(d % self.ndim for d in dims))
+        return apply(ops.Permute, self, dims=axes)
 
     def transpose(self, dim0, dim1):
         """Swap two dimensions."""
+        dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
         dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        if dims:
+            dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(dims)
 
     @property
     def T(self):
         """The dimensions in reverse order (the transpose of a matrix)."""
-        return self.permute(tuple(reversed(range(self.ndim))))
+        # straight to the op: these dims need no checking (Linear calls this every step)
+        return apply(ops.Permute, self, dims=tuple(reversed(range(self.ndim))))
 
     def matmul(self, other):
         """Matrix product, as `self @ other`."""

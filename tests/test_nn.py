@@ -152,7 +152,11 @@ def test_adam_matches_a_numpy_reference():
 
 
 @pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}),
-                                          ("Adam", {"lr": 0.01})])
+                                          ("Adam", {"lr": 0.01}),
+                                          ("SGD", {"lr": 0.1, "weight_decay": 0.3}),
+                                          ("SGD", {"lr": 0.05, "momentum": 0.9,
+                                                   "weight_decay": 0.1}),
+                                          ("Adam", {"lr": 0.01, "weight_decay": 0.5})])
 def test_optimizers_match_pytorch(name, kwargs):
     torch = pytest.importorskip("torch")
     ours, start, target = _run(getattr(optim, name), 5, **kwargs)

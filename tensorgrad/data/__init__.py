@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import int_arg, number_arg, shown
 from ..creation import tensor
 
 NAMES = Path(__file__).with_name("names.txt")
@@ -32,15 +33,37 @@ def load_words(path=None):
     words = [w.strip() for w in text.splitlines() if w.strip()]
     if not words:
         raise DataError(f"{path}: contains no words (it is empty or blank)")
-    bad = next((w for w in words if BOUNDARY in w), None)
+    bad = _with_boundary(words)
     if bad is not None:
         raise DataError(f"{path}: the word {bad!r} contains {BOUNDARY!r}, which marks word "
                         "boundaries")
     return words
 
 
+def _with_boundary(words):
+    """The first word that contains the boundary character, or None."""
+    return next((w for w in words if BOUNDARY in w), None)
+
+
+def _check_words(words, op):
+    """Refuse anything but a list of strings without the boundary character. A single
+    string would be read as a list of one-letter words."""
+    if not isinstance(words, (list, tuple)):
+        hint = "; wrap one word as [word]" if isinstance(words, str) else ""
+        raise TypeError(f"{op}: words must be a list of strings, got "
+                        f"{type(words).__name__}{hint}")
+    odd = next((w for w in words if not isinstance(w, str)), None)
+    if odd is not None:
+        raise TypeError(f"{op}: words must be strings, got {shown(odd)}")
+    bad = _with_boundary(words)
+    if bad is not None:
+        raise ValueError(f"{op}: the word {bad!r} contains {BOUNDARY!r}, which marks word "
+                         "boundaries")
+
+
 def vocabulary(words):
     """`(stoi, itos)`: the boundary '.' is 0, the characters of `words` follow, sorted."""
+    _check_words(words, "vocabulary")
     chars = sorted(set("".join(words)))
     stoi = {BOUNDARY: 0, **{ch: i + 1 for i, ch in enumerate(chars)}}
     return stoi, {i: ch for ch, i in stoi.items()}
@@ -52,13 +75,20 @@ def build_dataset(words, block_size, stoi):
     Each word gives one example per character plus one for the end: with block_size 3,
     "emma" gives `... -> e`, `..e -> m`, `.em -> m`, `emm -> a`, `mma -> .`.
     """
-    if block_size < 1:
-        raise ValueError(f"build_dataset: block_size must be at least 1, got {block_size}")
+    _check_words(words, "build_dataset")
+    block_size = int_arg(block_size, "build_dataset", "block_size", low=1)
+    if not isinstance(stoi, dict):
+        raise TypeError(f"build_dataset: stoi must be a dict from characters to indices "
+                        f"(see vocabulary()), got {type(stoi).__name__}")
     X, Y = [], []
     for word in words:
         context = [0] * block_size
         for ch in word + BOUNDARY:
-            ix = stoi[ch]
+            try:
+                ix = stoi[ch]
+            except KeyError:
+                raise ValueError(f"build_dataset: the character {ch!r} of {word!r} is not in "
+                                 "stoi; make stoi from these words with vocabulary()") from None
             X.append(context)
             Y.append(ix)
             context = context[1:] + [ix]
@@ -72,7 +102,19 @@ def split_words(words, seed=42, fractions=(0.8, 0.9)):
     With the names and seed 42 this is the lecture's split: at block size 3 it gives
     182,625 / 22,655 / 22,866 train / dev / test examples.
     """
+    _check_words(words, "split_words")
+    cuts = _cut_points(fractions)
     words = list(words)
     random.Random(seed).shuffle(words)
-    n1, n2 = (int(f * len(words)) for f in fractions)
+    n1, n2 = (int(f * len(words)) for f in cuts)
     return words[:n1], words[n1:n2], words[n2:]
+
+
+def _cut_points(fractions):
+    """`fractions` as two cut points a <= b in [0, 1], or a clear refusal."""
+    if isinstance(fractions, (tuple, list)) and len(fractions) == 2:
+        a, b = (number_arg(f, "split_words", "fractions", low=0, high=1) for f in fractions)
+        if a <= b:
+            return a, b
+    raise ValueError(f"split_words: fractions must be two cut points a <= b in [0, 1], "
+                     f"got {fractions!r}")

@@ -9,8 +9,9 @@ import math
 import numpy as np
 
 from ..autograd import note_inplace_change
+from ..checks import checked_state, index_range, int_arg, number_arg, shown
 from ..creation import ones, rand, randn, zeros
-from ..functional import batch_norm
+from ..functional import _tensor, batch_norm
 from ..tensor import Tensor
 
 
@@ -24,7 +25,8 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+        raise NotImplementedError(f"{type(self).__name__}: forward() is not defined; a "
+                                  "subclass of Module defines forward()")
 
     def children(self):
         """(name, module) for each direct sub-module, in attribute order."""
@@ -36,12 +38,23 @@ class Module:
                             if isinstance(m, Module))
 
     def named_parameters(self, prefix=""):
-        """(dotted name, tensor) for every parameter of this module and its children."""
+        """(dotted name, tensor) for every parameter of this module and its children.
+
+        A tensor held by two modules (tied weights) is listed once, under its first name,
+        as in PyTorch: an optimizer given it twice would update it twice per step.
+        """
+        seen = set()
+        for name, p in self._all_parameters(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _all_parameters(self, prefix):
         for name, value in vars(self).items():
             if isinstance(value, Tensor) and value.requires_grad and value.is_leaf:
                 yield prefix + name, value
         for name, child in self.children():
-            yield from child.named_parameters(f"{prefix}{name}.")
+            yield from child._all_parameters(f"{prefix}{name}.")
 
     def parameters(self):
         """Every parameter, as a list."""
@@ -56,6 +69,8 @@ class Module:
 
     def train(self, mode=True):
         """Set training mode (batch statistics in batchnorm) here and in all children."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be True or False, got {shown(mode)}")
         self.training = mode
         for _, child in self.children():
             child.train(mode)
@@ -76,19 +91,12 @@ class Module:
         return {name: t._data.copy() for name, t in items}
 
     def load_state_dict(self, state):
-        """Copy arrays from `state` into the parameters and buffers; names and shapes must match."""
+        """Copy arrays from `state` into the parameters and buffers; names and shapes must
+        match (all are checked before any is copied)."""
         own = dict(self.named_parameters()) | dict(self.named_buffers())
-        missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-        if missing or unexpected:
-            raise KeyError(f"load_state_dict: missing {missing or 'nothing'}, "
-                           f"unexpected {unexpected or 'nothing'}")
-        for name, t in own.items():
-            value = np.asarray(state[name])
-            if value.shape != t.shape:
-                raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the "
-                                 f"state but {t.shape} in the model")
-            note_inplace_change(t._data)            # a graph that read the old value
-            t._data[...] = value                     # must not run backward with the new
+        for name, value in checked_state(state, own, "model").items():
+            note_inplace_change(own[name]._data)     # a graph that read the old value
+            own[name]._data[...] = value              # must not run backward with the new
 
     def __repr__(self):
         inner = "".join(f"\n  ({name}): " + repr(child).replace("\n", "\n  ")
@@ -106,11 +114,17 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, bias=True, generator=None):
-        bound = 1 / math.sqrt(in_features)
+        in_features = int_arg(in_features, "Linear", "in_features", low=0)
+        out_features = int_arg(out_features, "Linear", "out_features", low=0)
+        bound = 1 / math.sqrt(in_features) if in_features else 0.0
         self.weight = _uniform((out_features, in_features), bound, generator)
         self.bias = _uniform((out_features,), bound, generator) if bias else None
 
     def forward(self, x):
+        x = _tensor(x, "Linear")
+        if x.shape[-1:] != self.weight.shape[1:]:
+            raise ValueError(f"Linear: expected input of shape (..., {self.weight.shape[1]}) "
+                             f"(in_features={self.weight.shape[1]}), got {x.shape}")
         out = x @ self.weight.T
         return out + self.bias if self.bias is not None else out
 
@@ -123,10 +137,16 @@ class Embedding(Module):
     """A lookup table: row i of `weight` (num_embeddings, embedding_dim) for index i."""
 
     def __init__(self, num_embeddings, embedding_dim, generator=None):
-        self.weight = randn(num_embeddings, embedding_dim, generator=generator,
-                            requires_grad=True)
+        self.weight = randn(int_arg(num_embeddings, "Embedding", "num_embeddings", low=0),
+                            int_arg(embedding_dim, "Embedding", "embedding_dim", low=0),
+                            generator=generator, requires_grad=True)
 
     def forward(self, idx):
+        index = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: indices must be integers, got {index.dtype}")
+        # PyTorch refuses a negative index; numpy would read it from the end
+        index_range(index, self.weight.shape[0], "Embedding", "indices")
         return self.weight[idx]
 
     def extra_repr(self):
@@ -145,13 +165,19 @@ class BatchNorm1d(Module):
     buffers = ("running_mean", "running_var")
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
-        self.eps, self.momentum = eps, momentum
+        num_features = int_arg(num_features, "BatchNorm1d", "num_features", low=0)
+        if momentum is None:
+            raise TypeError("BatchNorm1d: momentum must be a number in [0, 1]; the cumulative "
+                            "average of momentum=None is not supported")
+        self.eps = number_arg(eps, "BatchNorm1d", "eps", low=0)
+        self.momentum = number_arg(momentum, "BatchNorm1d", "momentum", low=0, high=1)
         self.weight = ones(num_features, requires_grad=True)
         self.bias = zeros(num_features, requires_grad=True)
         self.running_mean = zeros(num_features)
         self.running_var = ones(num_features)
 
     def forward(self, x):
+        x = _tensor(x, "BatchNorm1d")
         if x.ndim not in (2, 3) or x.shape[-1] != self.weight.shape[0]:
             raise ValueError(f"BatchNorm1d: expected input (N, {self.weight.shape[0]}) or "
                              f"(N, L, {self.weight.shape[0]}), got {x.shape}")
@@ -169,7 +195,7 @@ class Tanh(Module):
     """tanh, elementwise."""
 
     def forward(self, x):
-        return x.tanh()
+        return _tensor(x, "Tanh").tanh()
 
 
 class Flatten(Module):
@@ -179,13 +205,19 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return x.flatten(self.start_dim, self.end_dim)
+        return _tensor(x, "Flatten").flatten(self.start_dim, self.end_dim)
 
 
 class Sequential(Module):
     """Layers applied one after another."""
 
     def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                hint = ("; pass the layers as separate arguments, Sequential(*layers)"
+                        if isinstance(layer, (list, tuple)) else "")
+                raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, not a "
+                                f"Module{hint}")
         self.layers = list(layers)
 
     def forward(self, x):
@@ -194,7 +226,14 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
-        return self.layers[i]
+        try:
+            return self.layers[i]
+        except IndexError:
+            raise IndexError(f"Sequential: index {i} is out of range for "
+                             f"{len(self.layers)} layers") from None
+        except TypeError:
+            raise TypeError(f"Sequential: index must be an int or a slice, got "
+                            f"{shown(i)}") from None
 
     def __len__(self):
         return len(self.layers)
