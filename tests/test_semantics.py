@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import tensorgrad
-import tensorgrad.nn.functional as F
 from tensorgrad import nn
 
 VERSION_MESSAGE = "was changed in place after the op used it"
