@@ -1,9 +1,10 @@
 """The symbolic layer never trades correctness for a shorter formula.
 
-Each section is one rule the simplifier and the kernel writer keep: no rewrite divides by
-a quantity that can be 0; no step name can capture a kernel's variable; the derivation is
+Each section is one rule the simplifier and the kernel writer keep (docs/symbolic.md,
+"Soundness"): no rewrite divides by a quantity that can be 0; no step name can capture a
+kernel's variable; the chosen numeric form survives float32's extremes; the derivation is
 the same under every hash seed; assumptions are checked or not relied on; `difference`
-does not call equal expressions different; a one-hot input selects (a -inf logit). References: PyTorch in float64 where it has the
+does not call equal expressions different. References: PyTorch in float64 where it has the
 op, finite differences or the exact value otherwise.
 """
 import os
@@ -183,6 +184,77 @@ def test_ops_with_any_name_compile():
     cube(x).backward(tg.tensor(G))
     np.testing.assert_allclose(x.grad.numpy(), 3 * X**2 * G, rtol=1e-15)
     assert unnamed.name == "<lambda>" and spaced.name == "sum of cubes"
+
+
+# ---------------------------------------------------------------- numerically safe forms
+
+EXTREMES = np.array([-200, -100, -60, -20, -5, -1, -1e-3, 0, 1e-3, 1, 5, 20, 60, 100, 200])
+
+
+def exact_derivative(formula, X):
+    """The derivative of `formula` (in x) at each of X, exactly (mpmath, 400 digits)."""
+    import mpmath
+    x = sp.Symbol("x", real=True)
+    derivative = sp.lambdify(x, sp.diff(sp.sympify(formula, locals={"x": x}), x), "mpmath")
+    with mpmath.workdps(400):          # gelu' at -20 is 1e-86 after cancelling 1/2
+        return np.array([float(derivative(mpmath.mpf(float(v)))) for v in X])
+
+
+@pytest.mark.parametrize("formula, op", [
+    ("x/(1 + exp(-x))", lambda: elementwise("silu", "x/(1 + exp(-x))")),
+    ("log(1 + exp(x))", lambda: F.softplus),
+    ("x*(1 + erf(x/sqrt(2)))/2", lambda: F.gelu),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_derived_gradients_are_accurate_at_the_extremes(formula, op, dtype):
+    """At float32's extremes the derived form must neither overflow into NaN nor cancel to
+    0 (softplus at -20: 2.1e-9, not 0). The reference is the exact derivative at the same
+    (rounded) inputs: PyTorch's own float64 gelu backward is off by 0.25% at -20."""
+    X = EXTREMES.astype(dtype)
+    (x,) = leaves(X, dtype=dtype)
+    op()(x).sum().backward()
+    assert_close(x.grad, exact_derivative(formula, X),
+                 rtol=2e-6 if dtype == np.float32 else 1e-13, atol=np.finfo(dtype).tiny)
+
+
+def test_silu_and_softplus_gradients_match_pytorch_in_float64():
+    """Up to 20: above it PyTorch's softplus is x itself, its gradient exactly 1."""
+    torch = pytest.importorskip("torch")
+    X = np.linspace(-30, 20, 41)
+    for ours, theirs in ((elementwise("silu", "x/(1 + exp(-x))"), torch.nn.functional.silu),
+                         (F.softplus, torch.nn.functional.softplus)):
+        (x,) = leaves(X)
+        ours(x).backward(tg.tensor(X / 7))
+        tx = torch.tensor(X, requires_grad=True)
+        theirs(tx).backward(torch.tensor(X / 7))
+        assert_close(x.grad, tx.grad, rtol=1e-13, atol=1e-300)
+
+
+def test_softplus_gradient_at_minus_20_in_float32_is_not_zero():
+    x = tg.tensor(np.float32([-20.0]), requires_grad=True)
+    F.softplus(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1 / (1 + np.exp(20.0))], rtol=1e-6)
+
+
+@pytest.mark.parametrize("formula", [
+    "log(1 + exp(x))", "x/(1 + exp(-x))", "exp(x)/(1 + exp(x))", "x*tanh(log(1 + exp(x)))",
+    "x*(1 + erf(x/sqrt(2)))/2", "exp(x) - 1", "1 - exp(-x**2)",
+])
+def test_derived_gradients_of_formulas_have_no_nan_where_the_derivative_is_finite(formula):
+    """Whatever the formula, the chosen form of its derivative gives a number (not NaN)
+    at every float32 point where the true derivative is finite."""
+    op = elementwise("f", formula)
+    X = np.concatenate([EXTREMES, [-1e4, -88.7, 88.7, 1e4]]).astype(np.float32)
+    with np.errstate(all="ignore"):
+        out = np.asarray(op.forward_kernel(X), np.float32)
+        grad = np.asarray(op._grad(out, X), np.float64)
+    x = sp.Symbol("x", real=True)
+    exact = sp.lambdify(x, sp.diff(op.formula.xreplace({op.derivative.variables[0]: x}), x),
+                        "mpmath")
+    for value, forward, mine in zip(X, out, grad):
+        true = complex(exact(float(value)))
+        if abs(true) < 1e30 and np.isfinite(forward):
+            assert np.isfinite(mine), (formula, value, mine, true)
 
 
 # ---------------------------------------------------------------- determinism

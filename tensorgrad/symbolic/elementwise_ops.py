@@ -15,6 +15,7 @@ from .. import autograd, ops
 from ..tensor import Tensor, apply
 from .algebra import (KernelPrinter, compile_source, cost, identifier, kinks_as_pytorch,
                       never_zero, numbers_as_floats, unique_inverse, zero_divisors)
+from .stability import Probe, stable_rewrites
 
 DOMAINS = {"real": {"real": True}, "positive": {"positive": True}}
 
@@ -134,15 +135,20 @@ def output_symbol(expr):
 
 
 def _simplest(d, expr, symbols, out, positive=False):
-    """The cheapest correct form of the derivative `d` of `expr`, preferring one with `out`.
+    """The best correct form of the derivative `d` of `expr`: accurate, then cheap, then
+    written with `out`.
 
     Candidates: `d` itself; sympy's simplification of it (for small expressions: simplify
     is slow on large ones); `d` with the forward replaced by `out` (1 - tanh(x)**2 becomes
-    1 - out**2); and each of those with a variable written through the output, when the
+    1 - out**2); each of those with a variable written through the output, when the
     formula has a single real inverse (x = log(out/(1 - out)) turns sigmoid's
-    exp(-x)*out**2 into out*(1 - out)). A candidate may not divide by a quantity that can
-    be 0 unless `d` already does (log's 1/x must not become out/(x*out): log(x) is 0 at
-    x = 1).
+    exp(-x)*out**2 into out*(1 - out)); and the numerically safe rewrites of all of them
+    (stability.stable_rewrites: softplus's 1 - exp(-out) as -expm1(-out)).
+
+    A candidate may not divide by a quantity that can be 0 unless `d` already does (log's
+    1/x must not become out/(x*out): log(x) is 0 at x = 1). Of the rest, the one with the
+    fewest inaccurate points at float32's and float64's extremes wins (stability.Probe),
+    then the cheapest (sympy's operation count), then one that reuses the output.
     """
     forms = [d, d.subs(expr, out)]
     if cost(d) <= MAX_SIMPLIFY_COST:
@@ -153,11 +159,16 @@ def _simplest(d, expr, symbols, out, positive=False):
             if inverse is not None:
                 forms += [sp.simplify(f.xreplace({v: inverse}))
                           for f in list(forms) if v in f.free_symbols]
+    forms += [r for f in list(forms) for r in stable_rewrites(f)]
     never = lambda e: never_zero(e, definition={out: expr}.get)     # noqa: E731
     canonical = lambda e: sp.expand(e.xreplace({out: expr}))        # noqa: E731
     allowed = zero_divisors(d, never, canonical)
-    safe = [f for f in forms if zero_divisors(f, never, canonical) <= allowed]
-    return min(safe, key=lambda f: (cost(f), out not in f.free_symbols))
+    safe = []
+    for f in forms:
+        if f not in safe and zero_divisors(f, never, canonical) <= allowed:
+            safe.append(f)
+    probe = Probe(expr, symbols, out, positive)
+    return min(safe, key=lambda f: (probe.failures(f), cost(f), out not in f.free_symbols))
 
 
 MAX_SIMPLIFY_COST = 20    # sympy.simplify takes seconds on gelu_tanh's derivative
