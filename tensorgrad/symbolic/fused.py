@@ -285,8 +285,9 @@ def refusal(name, reserved):
 
     Kernels are Python functions whose parameters and locals are the op's names; every
     name a kernel uses for itself is refused, so none can be captured: names beginning
-    with _ (temporaries _t0, axes _axes_i, helpers _logsumexp), `saved`, `numpy`, and the
-    names `reserved` gives (the output and the upstream gradient).
+    with _ (temporaries _t0, axes _axes_i, helpers _logsumexp), `saved`, `numpy` (and `np`,
+    numpy's name in the code tensorgrad.codegen writes from kernels), and the names
+    `reserved` gives (the output and the upstream gradient).
     """
     if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)):
         return "is not a Python identifier"
@@ -298,7 +299,8 @@ def refusal(name, reserved):
 
 
 KERNEL_NAMES = {"saved": "kernels receive the forward's saved steps under it",
-                "numpy": "kernels call numpy by it"}
+                "numpy": "kernels call numpy by it",
+                "np": "generated code (tensorgrad.codegen) calls numpy by it"}
 
 
 class FusedDefinition:
@@ -344,7 +346,7 @@ class FusedDefinition:
         if taken:
             raise ValueError(f"{self.name}: argument name(s) {sorted(taken)} are reserved "
                              "(the output, its gradient, the axes and their lengths, saved, "
-                             "numpy, and names beginning with _)")
+                             "numpy, np, and names beginning with _)")
         symbols = [f.input(t, _axes_list(along.get(t, list(f.axes)))) for t in self.tensor_names]
         scalars = {s: f.scalar(s, **({"positive": True} if s in positive else {}))
                    for s in self.defaults}
