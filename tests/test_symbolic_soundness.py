@@ -244,6 +244,32 @@ def test_softplus_gradient_at_minus_20_in_float32_is_not_zero():
     np.testing.assert_allclose(x.grad.numpy(), [1 / (1 + np.exp(20.0))], rtol=1e-6)
 
 
+def test_the_form_is_chosen_for_the_forward_that_runs():
+    """log(1/(1 + exp(-x))) compiled as written is 0 at x = 20 in float32: a derivative
+    written with out (-expm1(out)) would be 0 there; the one chosen is not."""
+    torch = pytest.importorskip("torch")
+    X = np.float32([-100, -20, -1, 0, 1, 20, 60])
+    (x,) = leaves(X, dtype=np.float32)
+    elementwise("logsigmoid", "log(1/(1 + exp(-x)))")(x).sum().backward()
+    reference = _torch_gradient(torch, torch.nn.functional.logsigmoid, X)
+    assert_close(x.grad, reference, rtol=2e-6, atol=np.finfo(np.float32).tiny)
+
+
+def test_a_candidate_numpy_cannot_run_is_never_chosen():
+    """x*log(x) has an inverse through LambertW, which numpy lacks: forms with it are out."""
+    torch = pytest.importorskip("torch")
+    X = np.array([1e-3, 0.5, 1.0, 7.0])
+    (x,) = leaves(X)
+    elementwise("xlogx", "x*log(x)", domain="positive")(x).sum().backward()
+    assert_close(x.grad, _torch_gradient(torch, lambda t: t * t.log(), X), rtol=1e-15)
+
+
+def _torch_gradient(torch, fn, X):
+    tx = torch.tensor(np.asarray(X, np.float64), requires_grad=True)
+    fn(tx).sum().backward()
+    return tx.grad.numpy()
+
+
 @pytest.mark.parametrize("formula", [
     "log(1 + exp(x))", "x/(1 + exp(-x))", "exp(x)/(1 + exp(x))", "x*tanh(log(1 + exp(x)))",
     "x*(1 + erf(x/sqrt(2)))/2", "exp(x) - 1", "1 - exp(-x**2)",

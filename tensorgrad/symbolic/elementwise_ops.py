@@ -108,21 +108,28 @@ def parse_formula(name, formula, variables=("x",), domain="real", constants=None
     return expr, symbols
 
 
-def derive_local(name, formula, variables=("x",), domain="real", constants=None):
-    """Differentiate an elementwise formula with respect to each variable, and simplify."""
+def derive_local(name, formula, variables=("x",), domain="real", constants=None,
+                 forward=None):
+    """Differentiate an elementwise formula with respect to each variable, and simplify.
+    `forward`, the numpy function that will compute the output, if known, lets the choice
+    of form see the output as it will really be (see stability.Probe)."""
     expr, symbols = parse_formula(name, formula, variables, domain, constants)
     out = output_symbol(expr)
-    raw, simplified = {}, {}
-    for v in symbols:
-        d = sp.diff(expr, v)
-        if d.has(sp.Derivative, sp.Subs):
-            bad = sorted(str(a.expr) for a in d.atoms(sp.Derivative))
-            raise ValueError(f"{name}: {expr} is not differentiable with respect to {v}: "
-                             f"sympy cannot differentiate {', '.join(bad) or d}")
-        d = kinks_as_pytorch(d)                                  # relu'(0) = 0, as PyTorch
-        raw[v] = d
-        simplified[v] = _simplest(d, expr, symbols, out, domain == "positive")
+    raw = {v: differentiate(name, expr, v) for v in symbols}
+    simplified = {v: _simplest(raw[v], expr, symbols, out, domain == "positive", forward)
+                  for v in symbols}
     return LocalDerivative(name, expr, symbols, raw, simplified, out)
+
+
+def differentiate(name, expr, v):
+    """sympy's derivative of `expr` by `v`, with relu's kink convention; an error naming
+    what sympy cannot differentiate."""
+    d = sp.diff(expr, v)
+    if d.has(sp.Derivative, sp.Subs):
+        bad = sorted(str(a.expr) for a in d.atoms(sp.Derivative))
+        raise ValueError(f"{name}: {expr} is not differentiable with respect to {v}: "
+                         f"sympy cannot differentiate {', '.join(bad) or d}")
+    return kinks_as_pytorch(d)                                  # relu'(0) = 0, as PyTorch
 
 
 def output_symbol(expr):
@@ -134,7 +141,7 @@ def output_symbol(expr):
     return sp.Symbol("out", real=True)
 
 
-def _simplest(d, expr, symbols, out, positive=False):
+def _simplest(d, expr, symbols, out, positive=False, forward=None):
     """The best correct form of the derivative `d` of `expr`: accurate, then cheap, then
     written with `out`.
 
@@ -167,7 +174,7 @@ def _simplest(d, expr, symbols, out, positive=False):
     for f in forms:
         if f not in safe and zero_divisors(f, never, canonical) <= allowed:
             safe.append(f)
-    probe = Probe(expr, symbols, out, positive)
+    probe = Probe(expr, symbols, out, positive, forward)
     return min(safe, key=lambda f: (probe.failures(f), cost(f), out not in f.free_symbols))
 
 
@@ -196,11 +203,12 @@ class ElementwiseFunction:
 
     def __init__(self, name, formula, forward=None, domain="real", **constants):
         self.name, self.domain = name, domain
-        self.derivative = derive_local(name, formula, ("x",), domain, constants)
-        (x,) = self.derivative.variables
-        self.formula = self.derivative.formula
+        self.formula, (x,) = parse_formula(name, formula, ("x",), domain, constants)
+        differentiate(name, self.formula, x)     # what sympy cannot do is named before numpy
         self.forward_kernel = forward or compile_elementwise(
             f"{name}_forward", self.formula, (x,))
+        self.derivative = derive_local(name, self.formula, ("x",), domain,
+                                       forward=self.forward_kernel)
         self._grad = compile_elementwise(f"{name}_derivative",
                                          self.derivative.simplified[x],
                                          (self.derivative.out, x))

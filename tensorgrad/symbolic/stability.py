@@ -145,55 +145,81 @@ COARSE = (1e-3, 0.5, 3.0, 20.0, 100.0)        # per variable, for formulas of tw
 class Probe:
     """Test points for the derivative forms of one formula, and the count of points each
     form gets wrong (see the module). `formula` is the forward in `variables`, `out` the
-    symbol forms may use for its value; `positive` keeps the points > 0."""
+    symbol forms may use for its value; `positive` keeps the points > 0.
 
-    def __init__(self, formula, variables, out, positive=False):
+    `forward`, if given, is the numpy function that will compute `out` at run time: a form
+    is then fed what it will really be fed, and judged against its exact value at the
+    correctly rounded `out`. log(1/(1 + exp(-x))) compiled as written is 0 at x = 20 in
+    float32 (the true value is -2e-9): a form of its derivative written with `out` is then
+    wrong there, and one written with x is chosen.
+    """
+
+    def __init__(self, formula, variables, out, positive=False, forward=None):
         self.params = (out,) + tuple(variables)
         grid = EXTREMES if len(variables) == 1 else COARSE
         values = [v for v in grid if v > 0] if positive else sorted(
             {v for v in grid} | {-v for v in grid})
         points = np.array(np.meshgrid(*[values] * len(variables))).reshape(len(variables), -1)
-        forward = sp.lambdify(variables, formula, modules="mpmath")
-        self.inputs = {}                  # dtype -> arrays (out, *variables), rounded
+        exact_forward = sp.lambdify(variables, formula, modules="mpmath")
+        self.inputs, self.stored = {}, {}     # dtype -> [out, *variables]: exact, run time
         for dtype in (np.float32, np.float64):
             with np.errstate(all="ignore"):
                 rounded = points.astype(dtype)
-            outs = [_exact(forward, [float(v) for v in column]) for column in rounded.T]
+            outs = [_exact(exact_forward, [float(v) for v in column]) for column in rounded.T]
             keep = [o is not None and abs(o) <= float(np.finfo(dtype).max) for o in outs]
-            self.inputs[dtype] = [np.array([o for o, k in zip(outs, keep) if k], dtype)] + [
-                row[keep] for row in rounded]
+            exact = np.array([o for o, k in zip(outs, keep) if k], dtype)
+            arrays = [row[keep] for row in rounded]
+            self.inputs[dtype] = [exact] + arrays
+            self.stored[dtype] = [_run(forward, arrays, dtype, exact)] + arrays
         self._failures = {}
 
     def failures(self, form):
-        """How many test points `form` gets wrong, in float32 and float64 together."""
+        """How many test points `form` gets wrong, in float32 and float64 together (all
+        of them if numpy code cannot be printed for it: it could not run)."""
         if form not in self._failures:
-            self._failures[form] = sum(self._count(form, dtype) for dtype in self.inputs)
+            try:
+                source = (f"def probe({', '.join(p.name for p in self.params)}):\n"
+                          f"    return {KernelPrinter().doprint(numbers_as_floats(form))}\n")
+            except Exception:       # sympy's printers raise several kinds: none is usable
+                self._failures[form] = sum(len(a[0]) for a in self.inputs.values()) + 1
+                return self._failures[form]
+            fast = compile_source(source, "probe")
+            self._failures[form] = sum(self._count(form, fast, dtype) for dtype in self.inputs)
         return self._failures[form]
 
-    def _count(self, form, dtype):
-        arrays = self.inputs[dtype]
+    def _count(self, form, fast, dtype):
         exact = sp.lambdify(self.params, form, modules="mpmath")
-        printer = KernelPrinter()
-        source = (f"def probe({', '.join(p.name for p in self.params)}):\n"
-                  f"    return {printer.doprint(numbers_as_floats(form))}\n")
         with np.errstate(all="ignore"):
-            fast = np.broadcast_to(np.asarray(compile_source(source, "probe")(*arrays)),
-                                   arrays[0].shape)
+            computed = np.broadcast_to(np.asarray(fast(*self.stored[dtype])),
+                                       self.inputs[dtype][0].shape)
         info = np.finfo(dtype)
         wrong = 0
-        for k, computed in enumerate(fast):
-            true = _exact(exact, [float(a[k]) for a in arrays])
+        for k, value in enumerate(computed):
+            true = _exact(exact, [float(a[k]) for a in self.inputs[dtype]])
             if true is None or abs(true) > info.max:
                 continue
-            error = abs(float(computed) - true) if np.isfinite(computed) else np.inf
+            error = abs(float(value) - true) if np.isfinite(value) else np.inf
             wrong += error > np.sqrt(info.eps) * abs(true) + info.tiny
         return wrong
 
 
+def _run(forward, arrays, dtype, exact):
+    """`forward` on the rounded inputs, in `dtype`; `exact` (rounded) if there is none or
+    it fails."""
+    if forward is None:
+        return exact
+    try:
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(forward(*arrays), dtype), exact.shape)
+    except (TypeError, ValueError, ArithmeticError):
+        return exact
+
+
 def _exact(fn, args):
     """fn(*args) in mpmath as a float, or None if it is not a finite real. The precision
-    grows (30, 60, 120, 360 digits) until two evaluations agree: a form that cancels, as
-    erf(x)/2 + 1/2 does at x = -20 (1e-89 left of 1/2), needs far more than 30 digits."""
+    grows (30, 60, 120, 360 digits) until two evaluations agree on a value that is not 0:
+    a form that cancels, as erf(x)/2 + 1/2 does at x = -20 (1e-89 left of 1/2) or
+    log(1 + exp(x)) at x = -200, needs far more than 30 digits."""
     previous = None
     try:
         for digits in (30, 60, 120, 360):
@@ -205,8 +231,9 @@ def _exact(fn, args):
                     value = value.real
                 if not mpmath.isfinite(value):
                     return None
-                if previous is not None and abs(value - previous) <= 1e-25 * abs(value):
-                    break
+                if (previous is not None and value != 0
+                        and abs(value - previous) <= 1e-25 * abs(value)):
+                    break                   # (0 twice may be a cancellation: go on)
                 previous = value
         return float(value)
     except (TypeError, ValueError, ArithmeticError, NameError, AttributeError):
