@@ -12,15 +12,17 @@ operations:
   `1/((1 + exp(-u))**k * (1 + exp(u))**(m - k))`, each in (0, 1], whose overflow is
   harmless (1/inf = 0);
 - `Probe` evaluates every candidate form in float32 and float64 at points where they are at
-  their limits (0, 1e-30, ..., 800, both signs) and counts the points where the form,
-  evaluated in the dtype, is NaN or off by more than sqrt(eps) relative (tiny absolute)
-  from the same form evaluated exactly (mpmath, 40 digits) at the same rounded inputs.
-  The form with the fewest such points wins; operation count breaks ties.
+  their limits (0, 1e-30, ..., 800, both signs), fed the output as the op's forward
+  computes it, and counts the points where the result is NaN or off by more than
+  sqrt(eps) relative (tiny absolute) from the same form evaluated exactly (mpmath, with
+  as many digits as it takes) at the correctly rounded inputs and output. The form with
+  the fewest such points wins; operation count breaks ties.
 
-Judging a form at its own rounded inputs (the output `out` rounded to the dtype, as the
-forward stores it) blames the form only for what it does: `1 - out**2` for tanh at
-x = 10 in float32 is 0 because out rounds to 1, as PyTorch's tanh backward is, and that is
-not the form's fault; `1 - exp(-out)` at out = 2.1e-9 is.
+Judging a form at the correctly rounded output blames the form only for what it does:
+`1 - out**2` for tanh at x = 10 in float32 is 0 because out rounds to 1, as PyTorch's tanh
+backward is, and that is not the form's fault; `1 - exp(-out)` at out = 2.1e-9 is. A
+forward worse than correctly rounded is the form's problem if it uses `out`: then a form
+written with x wins.
 """
 from collections import defaultdict
 
