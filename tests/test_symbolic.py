@@ -168,6 +168,20 @@ def test_derived_dhprebn_is_the_lectures_formula_symbolically():
     assert d.difference(derived, wrong) != 0
 
 
+def test_the_listings_in_the_symbolic_docs_are_what_the_engine_prints():
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "symbolic.md").read_text()
+    blocks = re.findall(r"^```\w*\n(.*?)^```", text, re.S | re.M)
+    kernels = [builtin_op("batch_norm").kernel("hprebn", np.float64).source,
+               builtin_op("cross_entropy_mean").kernel("logits", np.float64).source]
+    assert "\n".join(kernels) in blocks
+    (listing,) = [b for b in blocks if b.startswith("tanh:")]
+    for shown in re.split(r"\n(?=\w+: out)", listing.strip()):
+        lines = [re.sub(r"\s{3,}\(.*\)$", "", line) for line in shown.splitlines()]
+        assert "\n".join(lines) == str(derivative(shown.split(":")[0]))
+
+
 def test_the_derivation_goes_through_sums_not_a_given_answer():
     d = builtin_op("batch_norm").definition
     raw = d.raw_gradient("hprebn")

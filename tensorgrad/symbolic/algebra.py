@@ -8,7 +8,10 @@ length `n`. Printed as numpy, `x[i]` is simply the array `x` and the sum is
 array holds all positions at once.
 """
 import ast
+import keyword
+import math
 import random
+import re
 
 import numpy as np
 import sympy as sp
@@ -57,6 +60,13 @@ def sums_in(expr):
     return expr.atoms(sp.Sum)
 
 
+def kinks_as_pytorch(expr):
+    """Heaviside(u), which sympy makes 1/2 at 0, as Heaviside(u, 0): the derivative of
+    Max(x, 0) (relu) and of Abs is 0 at the kink, as the engine's relu and PyTorch's."""
+    return expr.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] != (0,),
+                        lambda e: sp.Heaviside(e.args[0], 0))
+
+
 # ---------------------------------------------------------------- choosing and solving
 
 def cost(expr):
@@ -64,12 +74,72 @@ def cost(expr):
     return int(sp.count_ops(expr)) + 3 * len(sums_in(expr))
 
 
-def denominators(expr):
-    """The free symbols that appear in a denominator of `expr` (bases of negative powers)."""
-    found = set()
-    for p in expr.atoms(sp.Pow):
+# ---------------------------------------------------------------- division by zero
+# A rewrite must never divide by a quantity that can be 0 where the chain rule's formula
+# did not: `sum(mask*(x - y)**2)/sum(mask)` has a gradient at zero loss, but written through
+# the output (`out/sum(mask*(x - y)**2)`) it is 0/0 there. Each form's divisors are listed,
+# those that cannot be 0 are set aside, and the rest compared across forms.
+
+def divisors(expr):
+    """The factors of every denominator in `expr` (bases of negative powers, split)."""
+    found = []
+    for p in sorted(expr.atoms(sp.Pow), key=sp.default_sort_key):
         if p.exp.is_negative:
-            found |= p.base.free_symbols
+            found += [f for f in sp.Mul.make_args(p.base) if not f.is_number]
+    return found
+
+
+def never_zero(expr, constants=frozenset(), definition=lambda symbol: None):
+    """True if `expr` cannot be 0 for finite inputs, even after rounding.
+
+    `constants` are symbols known to be numbers >= a positive bound (an axis length, a
+    number argument checked to be > 0); `definition(symbol)` gives a named step's
+    right-hand side (or None). A sum of nonnegative terms one of which is such a bound
+    (`bnvar + eps`, `1 + exp(-x)`) qualifies; `exp(x)` alone does not: it underflows to 0.
+    """
+    def nz(e):
+        if e.is_number:
+            return e.is_zero is False
+        if e in constants:
+            return True
+        rhs = definition(e)
+        if rhs is not None:
+            return nz(rhs)
+        if e.is_Mul:
+            return all(nz(a) for a in e.args)
+        if e.is_Pow:
+            return nz(e.base)
+        if isinstance(e, sp.Abs):
+            return nz(e.args[0])
+        if isinstance(e, sp.cosh):
+            return True
+        if isinstance(e, sp.Sum):
+            return (e.function.is_positive or e.function.is_negative) and nz(e.function)
+        if e.is_Add:
+            for sign in (1, -1):
+                terms = [sign * t for t in e.args]
+                if all(t.is_nonnegative for t in terms) and any(
+                        t.is_positive and nz(t) for t in terms):
+                    return True
+        return False
+    return nz(expr)
+
+
+def zero_divisors(expr, never, canonical):
+    """The divisors of `expr` that may be 0, each as `canonical` writes it (so the same
+    quantity written two ways is counted once), powers and signs removed."""
+    found = set()
+    for factor in divisors(expr):
+        while factor.is_Pow:
+            factor = factor.base
+        if never(factor):
+            continue
+        factor = canonical(factor)
+        for part in sp.Mul.make_args(factor):
+            while part.is_Pow:
+                part = part.base
+            if not part.is_number:
+                found.add(-part if part.could_extract_minus_sign() else part)
     return found
 
 
@@ -90,6 +160,8 @@ def unique_inverse(equation_lhs, rhs, unknown):
     complex for real arguments). Each is checked numerically at random points: plugging the
     forward value back in must give the unknown back. Exactly one branch must pass.
     """
+    if rhs.has(sp.Piecewise):             # a choice between formulas: not one-to-one
+        return None
     plain = sp.Dummy("u", **_assumptions(unknown))
     try:
         solutions = sp.solve(sp.Eq(equation_lhs, rhs.xreplace({unknown: plain})), plain)
@@ -101,16 +173,23 @@ def unique_inverse(equation_lhs, rhs, unknown):
 
 
 def _inverts(solution, lhs, rhs, unknown, trials=6):
+    """Whether `solution` gives `unknown` back at random points. The symbols are drawn in
+    sorted order, never in set order, so the points (and the answer) are the same under
+    every PYTHONHASHSEED; a point sympy cannot evaluate to a number is a failure."""
     rng = random.Random(0)
-    others = (rhs.free_symbols | solution.free_symbols) - {unknown, lhs}
+    others = sorted((rhs.free_symbols | solution.free_symbols) - {unknown, lhs},
+                    key=sp.default_sort_key)
     for _ in range(trials):
         values = {s: sample_value(s, rng) for s in others}
         values[unknown] = sample_value(unknown, rng)
-        forward = complex(rhs.evalf(30, subs=values))
-        if forward.imag or not np.isfinite(forward.real):
+        try:
+            forward = complex(rhs.evalf(30, subs=values))
+            if forward.imag or not np.isfinite(forward.real):
+                return False
+            values[lhs] = forward.real
+            back = complex(solution.evalf(30, subs=values))
+        except (TypeError, ValueError, ArithmeticError):
             return False
-        values[lhs] = forward.real
-        back = complex(solution.evalf(30, subs=values))
         if abs(back.imag) > 1e-12 or abs(back.real - values[unknown]) > 1e-9 * (1 + abs(values[unknown])):
             return False
     return True
@@ -125,21 +204,39 @@ def _assumptions(symbol):
 
 class KernelPrinter(NumPyPrinter):
     """sympy -> numpy source: x[i] is the array x, a Sum is numpy.add.reduce(...,
-    keepdims=True), as the module says."""
+    keepdims=True), as the module says. A sum of `onehot * h` over the axis along which
+    `onehot` is declared one-hot (`selectors`: {label: index}) is `_pick(onehot, h, axis)`,
+    which never forms 0 * inf (see _pick)."""
 
-    def __init__(self, axis_names=None):
+    def __init__(self, axis_names=None, selectors=None):
         super().__init__({"fully_qualified_modules": True, "inline": True,
                           "allow_unknown_functions": False})
         self.axis_names = axis_names or {}
+        self.selectors = selectors or {}
 
     def _print_Indexed(self, e):
         return self._print(e.base.label)
 
     def _print_Sum(self, e):
-        body = self._print(e.function)
-        for index, _, _ in e.limits:
-            body = f"numpy.add.reduce({body}, axis={self.axis_names[index]}, keepdims=True)"
-        return body
+        (index, _, _), = e.limits
+        axis = self.axis_names[index]
+        picked = self._picked(e.function, index)
+        if picked is not None:
+            onehot, rest = picked
+            return f"_pick({self._print(onehot)}, {self._print(rest)}, {axis})"
+        return f"numpy.add.reduce({self._print(e.function)}, axis={axis}, keepdims=True)"
+
+    def _picked(self, summand, index):
+        """(onehot, rest) if `summand` is onehot * rest with `onehot` one-hot along `index`."""
+        factors = sp.Mul.make_args(summand)
+        onehot = [f for f in factors if isinstance(f, sp.Indexed)
+                  and self.selectors.get(f.base.label) == index]
+        if len(onehot) != 1:
+            return None
+        return onehot[0], sp.Mul(*[f for f in factors if f is not onehot[0]])
+
+    def _print_Abs(self, e):            # numpy's, not the builtin a step name could shadow
+        return f"numpy.abs({self._print(e.args[0])})"
 
     def _print_Max(self, e):
         return self._nested("numpy.maximum", e.args)
@@ -160,6 +257,9 @@ class KernelPrinter(NumPyPrinter):
     def _print_erf(self, e):
         return f"_erf({self._print(e.args[0])})"
 
+    def _print_erfc(self, e):
+        return f"_erfc({self._print(e.args[0])})"
+
 
 def numbers_as_floats(expr):
     """Irrational constants (pi, sqrt(2)) as float literals, so float32 stays float32.
@@ -173,11 +273,17 @@ def numbers_as_floats(expr):
         lambda e: sp.Float(e.evalf(20), 20))
 
 
-def _erf(x):
-    """The error function, elementwise (numpy has none; math.erf on each element)."""
-    import math
-    x = np.asarray(x)
-    return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else float])(x)
+def _elementwise(fn):
+    """`fn` of a Python float applied to each element, in the array's float dtype."""
+    def apply(x):
+        x = np.asarray(x)
+        return np.vectorize(fn, otypes=[x.dtype if x.dtype.kind == "f" else float])(x)
+    apply.__name__ = fn.__name__
+    return apply
+
+
+_erf = _elementwise(math.erf)        # numpy has no error function: math's, per element
+_erfc = _elementwise(math.erfc)      # 1 - erf(x) without cancelling for large x
 
 
 def _logsumexp(h, axis):
@@ -187,7 +293,19 @@ def _logsumexp(h, axis):
     return np.log(np.add.reduce(np.exp(h - m), axis=axis, keepdims=True)) + m
 
 
-HELPERS = {"_logsumexp": _logsumexp}      # what inlined kernels may call, by name
+def _pick(onehot, h, axis):
+    """sum(onehot * h) over `axis` with keepdims, where `onehot` selects: an entry it does
+    not select adds 0 even if h is infinite there (as indexing h[range(n), Y] would), so
+    a logit of -inf for another class leaves the loss finite. Only when a sum came out
+    NaN are the products summed again through numpy.where: other calls pay one check."""
+    products = onehot * h
+    total = np.add.reduce(products, axis=axis, keepdims=True)
+    if np.isnan(total).any():
+        total = np.add.reduce(np.where(onehot != 0, products, 0), axis=axis, keepdims=True)
+    return total
+
+
+HELPERS = {"_logsumexp": _logsumexp, "_pick": _pick}   # what inlined kernels may call, by name
 
 
 def inline_kernel(source, bind, saved, fresh):
@@ -233,9 +351,21 @@ def inline_kernel(source, bind, saved, fresh):
     raise ValueError("inline_kernel: the kernel has no return statement")
 
 
+def identifier(name):
+    """`name` made into a Python identifier for a kernel's function name ('<lambda>' ->
+    '_lambda_', 'sum of cubes' -> 'sum_of_cubes'); the op keeps its own name for display."""
+    name = re.sub(r"\W", "_", name)
+    return "_" + name if not name or name[0].isdigit() or keyword.iskeyword(name) else name
+
+
 def compile_source(source, name):
-    """Turn generated kernel source into a function (as sympy's lambdify does)."""
-    namespace = {"numpy": np, "_erf": _erf, "_logsumexp": _logsumexp}
+    """Turn generated kernel source into a function (as sympy's lambdify does).
+
+    The kernel's module name is tensorgrad's, so numpy's floating-point warnings from it
+    are silenced as the op table's are (tensorgrad.ops): NaN and Inf flow on quietly
+    unless anomaly mode is on.
+    """
+    namespace = {"numpy": np, "_erf": _erf, "_erfc": _erfc, "__name__": __name__} | HELPERS
     exec(compile(source, f"<tensorgrad.symbolic {name}>", "exec"), namespace)
     fn = namespace[name]
     fn.source = source

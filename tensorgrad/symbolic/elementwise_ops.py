@@ -11,10 +11,11 @@ time; their derived derivatives are there to read and to check the hand-written 
 import numpy as np
 import sympy as sp
 
-from .. import ops
+from .. import autograd, ops
 from ..tensor import Tensor, apply
-from .algebra import (KernelPrinter, compile_source, cost, denominators, numbers_as_floats,
-                      unique_inverse)
+from .algebra import (KernelPrinter, compile_source, cost, identifier, kinks_as_pytorch,
+                      never_zero, numbers_as_floats, unique_inverse, zero_divisors)
+from .stability import Probe, stable_rewrites
 
 DOMAINS = {"real": {"real": True}, "positive": {"positive": True}}
 
@@ -107,22 +108,28 @@ def parse_formula(name, formula, variables=("x",), domain="real", constants=None
     return expr, symbols
 
 
-def derive_local(name, formula, variables=("x",), domain="real", constants=None):
-    """Differentiate an elementwise formula with respect to each variable, and simplify."""
+def derive_local(name, formula, variables=("x",), domain="real", constants=None,
+                 forward=None):
+    """Differentiate an elementwise formula with respect to each variable, and simplify.
+    `forward`, the numpy function that will compute the output, if known, lets the choice
+    of form see the output as it will really be (see stability.Probe)."""
     expr, symbols = parse_formula(name, formula, variables, domain, constants)
     out = output_symbol(expr)
-    raw, simplified = {}, {}
-    for v in symbols:
-        d = sp.diff(expr, v)
-        if d.has(sp.Derivative, sp.Subs):
-            bad = sorted(str(a.expr) for a in d.atoms(sp.Derivative))
-            raise ValueError(f"{name}: {expr} is not differentiable with respect to {v}: "
-                             f"sympy cannot differentiate {', '.join(bad) or d}")
-        d = d.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] != (0,),
-                      lambda e: sp.Heaviside(e.args[0], 0))     # relu'(0) = 0, as PyTorch
-        raw[v] = d
-        simplified[v] = _simplest(d, expr, symbols, out)
+    raw = {v: differentiate(name, expr, v) for v in symbols}
+    simplified = {v: _simplest(raw[v], expr, symbols, out, domain == "positive", forward)
+                  for v in symbols}
     return LocalDerivative(name, expr, symbols, raw, simplified, out)
+
+
+def differentiate(name, expr, v):
+    """sympy's derivative of `expr` by `v`, with relu's kink convention; an error naming
+    what sympy cannot differentiate."""
+    d = sp.diff(expr, v)
+    if d.has(sp.Derivative, sp.Subs):
+        bad = sorted(str(a.expr) for a in d.atoms(sp.Derivative))
+        raise ValueError(f"{name}: {expr} is not differentiable with respect to {v}: "
+                         f"sympy cannot differentiate {', '.join(bad) or d}")
+    return kinks_as_pytorch(d)                                  # relu'(0) = 0, as PyTorch
 
 
 def output_symbol(expr):
@@ -134,15 +141,21 @@ def output_symbol(expr):
     return sp.Symbol("out", real=True)
 
 
-def _simplest(d, expr, symbols, out):
-    """The cheapest correct form of the derivative `d` of `expr`, preferring one with `out`.
+def _simplest(d, expr, symbols, out, positive=False, forward=None):
+    """The best correct form of the derivative `d` of `expr`: accurate, then cheap, then
+    written with `out`.
 
     Candidates: `d` itself; sympy's simplification of it (for small expressions: simplify
     is slow on large ones); `d` with the forward replaced by `out` (1 - tanh(x)**2 becomes
-    1 - out**2); and each of those with a variable written through the output, when the
+    1 - out**2); each of those with a variable written through the output, when the
     formula has a single real inverse (x = log(out/(1 - out)) turns sigmoid's
-    exp(-x)*out**2 into out*(1 - out)). A candidate may not divide by a variable the
-    derivative did not already divide by (log's 1/x must not become out/(x*out)).
+    exp(-x)*out**2 into out*(1 - out)); and the numerically safe rewrites of all of them
+    (stability.stable_rewrites: softplus's 1 - exp(-out) as -expm1(-out)).
+
+    A candidate may not divide by a quantity that can be 0 unless `d` already does (log's
+    1/x must not become out/(x*out): log(x) is 0 at x = 1). Of the rest, the one with the
+    fewest inaccurate points at float32's and float64's extremes wins (stability.Probe),
+    then the cheapest (sympy's operation count), then one that reuses the output.
     """
     forms = [d, d.subs(expr, out)]
     if cost(d) <= MAX_SIMPLIFY_COST:
@@ -153,9 +166,16 @@ def _simplest(d, expr, symbols, out):
             if inverse is not None:
                 forms += [sp.simplify(f.xreplace({v: inverse}))
                           for f in list(forms) if v in f.free_symbols]
-    allowed = denominators(d)
-    safe = [f for f in forms if (denominators(f) & set(symbols)) <= allowed]
-    return min(safe, key=lambda f: (cost(f), out not in f.free_symbols))
+    forms += [r for f in list(forms) for r in stable_rewrites(f)]
+    never = lambda e: never_zero(e, definition={out: expr}.get)     # noqa: E731
+    canonical = lambda e: sp.expand(e.xreplace({out: expr}))        # noqa: E731
+    allowed = zero_divisors(d, never, canonical)
+    safe = []
+    for f in forms:
+        if f not in safe and zero_divisors(f, never, canonical) <= allowed:
+            safe.append(f)
+    probe = Probe(expr, symbols, out, positive, forward)
+    return min(safe, key=lambda f: (probe.failures(f), cost(f), out not in f.free_symbols))
 
 
 MAX_SIMPLIFY_COST = 20    # sympy.simplify takes seconds on gelu_tanh's derivative
@@ -168,6 +188,7 @@ def compile_elementwise(name, expr, params):
     """`expr` (of the sympy symbols `params`) as a numpy function of arrays, with its source."""
     printer = KernelPrinter()
     args = ", ".join(p.name for p in params)
+    name = identifier(name)
     source = f"def {name}({args}):\n    return {printer.doprint(numbers_as_floats(expr))}\n"
     return compile_source(source, name)
 
@@ -181,12 +202,13 @@ class ElementwiseFunction:
     """
 
     def __init__(self, name, formula, forward=None, domain="real", **constants):
-        self.name = name
-        self.derivative = derive_local(name, formula, ("x",), domain, constants)
-        (x,) = self.derivative.variables
-        self.formula = self.derivative.formula
+        self.name, self.domain = name, domain
+        self.formula, (x,) = parse_formula(name, formula, ("x",), domain, constants)
+        differentiate(name, self.formula, x)     # what sympy cannot do is named before numpy
         self.forward_kernel = forward or compile_elementwise(
             f"{name}_forward", self.formula, (x,))
+        self.derivative = derive_local(name, self.formula, ("x",), domain,
+                                       forward=self.forward_kernel)
         self._grad = compile_elementwise(f"{name}_derivative",
                                          self.derivative.simplified[x],
                                          (self.derivative.out, x))
@@ -194,9 +216,16 @@ class ElementwiseFunction:
 
     def _make_op(self):
         fn, grad, forward = self.name, self._grad, self.forward_kernel
+        positive = self.domain == "positive"
 
         def forward_(x):
-            """The forward, in x's dtype and shape."""
+            """The forward, in x's dtype and shape. In anomaly mode, a domain declared
+            positive (which the derivation relied on) is checked."""
+            if positive and autograd._anomaly[-1] and (x <= 0).any():
+                count = np.count_nonzero(x <= 0)
+                raise ValueError(f"{fn}: declared domain='positive', but x has {count} "
+                                 f"value{'s' if count > 1 else ''} <= 0 (the smallest "
+                                 f"{float(x.min())!r})")
             out = forward(x)
             return np.broadcast_to(np.asarray(out, dtype=x.dtype), x.shape)
 

@@ -13,11 +13,11 @@ import math
 import numpy as np
 import sympy as sp
 
-from .. import ops
+from .. import autograd, ops
 from ..arrays import normalize_dims
 from ..tensor import Tensor, apply
-from .algebra import (KernelPrinter, compile_source, inline_kernel, numbers_as_floats,
-                      support)
+from .algebra import (KernelPrinter, compile_source, identifier, inline_kernel,
+                      numbers_as_floats, support)
 
 
 class KernelWriter:
@@ -26,7 +26,8 @@ class KernelWriter:
     def __init__(self, definition):
         self.d = definition
         f = definition.forward
-        self.printer = KernelPrinter({a.index: f"_axes_{name}" for name, a in f.axes.items()})
+        self.printer = KernelPrinter({a.index: f"_axes_{name}" for name, a in f.axes.items()},
+                                     f.selectors)
         self.params = ([_name(definition.g), _name(definition.out)] + definition.tensor_names
                        + list(definition.defaults)
                        + [str(a.length) for a in f.axes.values()]
@@ -63,11 +64,13 @@ class KernelWriter:
         return [(s, code[s]) for s in f.steps if s in code]
 
     def source(self, fname, result, given=(), saves=False):
-        """A function computing `result` from the inputs. Steps in `given` (the output, and
-        whatever the forward saved) are read from `saved` instead of being computed again;
-        with `saves`, the function stores every step it computes there."""
+        """A function computing `result` (an expression, or a tuple of them) from the inputs.
+        Steps in `given` (the output, and whatever the forward saved) are read from `saved`
+        instead of being computed again; with `saves`, the function stores every step it
+        computes there."""
+        results = list(result) if isinstance(result, tuple) else [result]
         body, computed = [], []
-        for step, code in self.needed(result, given):
+        for step, code in self.needed(sp.Tuple(*results), given):
             if code is None:
                 if step.symbol != self.d.out:            # the output is an argument
                     body.append(f"    {step.name} = saved[{step.name!r}]")
@@ -75,22 +78,36 @@ class KernelWriter:
                 body.append(f"    {step.name} = {code}")
                 if step.symbol != self.d.out:
                     computed.append(step.name)
-        temps, (value,) = sp.cse(result, symbols=sp.numbered_symbols("_t"), optimizations=None)
+        temps, values = sp.cse(results, symbols=sp.numbered_symbols("_t"), optimizations=None)
         body += [f"    {t} = {self.code(e)}" for t, e in temps]
         if saves:
             body.append("    saved.update(" + ", ".join(f"{n}={n}" for n in computed) + ")")
-        body.append(f"    return {self.code(value)}")
+        body.append(f"    return {', '.join(self.code(v) for v in values)}")
         params = ", ".join(self.params + ["saved"])
         return f"def {fname}({params}):\n" + "\n".join(body) + "\n"
 
+    def fname(self, which):
+        """The kernel's function name: <op>_forward, <op>_grad_<input>, <op>_checked."""
+        suffix = {"forward": "forward", "checked": "checked"}.get(which, f"grad_{which}")
+        return identifier(f"{self.d.name}_{suffix}")
+
+    def kernel_source(self, which):
+        """The source of kernel `which`: 'forward', 'checked' (the quantities anomaly mode
+        checks, `FusedOp.check_assumptions`) or the name of a tensor input (its gradient)."""
+        if which == "forward":
+            return self.forward_source()
+        if which == "checked":
+            return self.source(self.fname(which), tuple(q for q, _, _ in self.d.checked()))
+        return self.gradient_source(which)
+
     def forward_source(self):
         """The forward: every step the output needs, each saved for the backward."""
-        return self.source(f"{self.d.name}_forward", self.d.out, saves=True)
+        return self.source(self.fname("forward"), self.d.out, saves=True)
 
     def gradient_source(self, input):
         """The gradient for `input`, reading the output and the forward's saved steps."""
         saved = {s.symbol for s, _ in self.needed(self.d.out)}
-        return self.source(f"{self.d.name}_grad_{input}", self.d.gradient(input),
+        return self.source(self.fname(input), self.d.gradient(input),
                            given=saved | {self.d.out})
 
 
@@ -130,12 +147,39 @@ class FusedOp:
         """The compiled kernel 'forward' or the gradient for input `which`, for `dtype`."""
         key = (which, np.dtype(dtype))
         if key not in self._kernels:
-            if which == "forward":
-                source, fname = self.writer.forward_source(), f"{self.name}_forward"
-            else:
-                source, fname = self.writer.gradient_source(which), f"{self.name}_grad_{which}"
-            self._kernels[key] = compile_source(source, fname)
+            self._kernels[key] = compile_source(self.writer.kernel_source(which),
+                                                self.writer.fname(which))
         return self._kernels[key]
+
+    def check_assumptions(self, arrays, call):
+        """Anomaly mode's check, before the forward: what the definition declared and the
+        simplifier relied on holds for these arrays. Inputs declared one-hot hold 0s and a
+        single 1 along their axis; facts stated with f.assume hold (to the square root of
+        the dtype's epsilon); steps whose declared sign sympy could not prove have it.
+        Otherwise a ValueError names the declaration and how often it fails."""
+        d = self.definition
+        for name, axis in d.forward.one_hots.items():
+            a = arrays[d.tensor_names.index(name)]
+            axes = call.kwargs[f"_axes_{axis}"]
+            bad = np.count_nonzero(((a != 0) & (a != 1)).any(axis=axes)
+                                   | (np.add.reduce(a, axis=axes) != 1))
+            if bad:
+                raise ValueError(f"{self.name}: {name} is declared one-hot along {axis}, but "
+                                 f"{bad} {'rows are' if bad > 1 else 'row is'} not")
+        checked = d.checked()
+        if not checked:
+            return
+        values = self.kernel("checked", arrays[0].dtype)(None, None, *arrays, **call.kwargs,
+                                                        saved={})
+        values = values if len(checked) > 1 else (values,)
+        tolerance = float(np.finfo(arrays[0].dtype).eps) ** 0.5
+        for (_, what, holds), value in zip(checked, values):
+            failing = ~holds(np.asarray(value), tolerance)
+            if failing.any():
+                worst = np.asarray(value)[failing].flat[0]
+                count = np.count_nonzero(failing)
+                raise ValueError(f"{self.name}: {what}, but the forward gives {float(worst)!r} "
+                                 f"at {count} position{'s' if count > 1 else ''}")
 
     def inline(self, which, dtype, arrays, call, saved, fresh):
         """Kernel `which` for `dtype` as statements for generated code (tensorgrad.codegen).
@@ -196,6 +240,10 @@ class FusedOp:
         axes = self.axes_for(self.default_dim if dim is None else dim, len(full))
         lengths = self.check_shapes(shapes, full, axes)
         values = {k: float(v) for k, v in (self.definition.defaults | scalars).items()}
+        for k, v in values.items():       # the simplifier relies on it (sqrt(eps**2) = eps)
+            if self.definition.forward.scalars[k].is_positive and not v > 0:
+                raise ValueError(f"{self.name}: {k} must be > 0 (the op declares it "
+                                 f"positive), got {v}")
         return Call(self, full, axes, lengths, keepdim, values)
 
     def axes_for(self, dim, ndim):
@@ -305,6 +353,8 @@ def _make_op_class(fused):
 
     def forward(*arrays, call):
         """The compiled forward; the output without the reduced axes unless keepdim."""
+        if autograd._anomaly[-1]:
+            fused.check_assumptions(arrays, call)
         dtype = arrays[0].dtype
         out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs,
                                               saved=call.saved)

@@ -17,7 +17,7 @@ def cross_entropy_definition(reduction):
 
     def cross_entropy(f, logits, target):
         """-log softmax(logits)[target] per row, reduced over the batch."""
-        f.assume(f.sum(target, "c"), 1)                  # one-hot: each row sums to 1
+        f.one_hot(target, "c")                   # each row: a single 1 (sums to 1, selects)
         lse = f.logsumexp(logits, "c", name="lse")       # log(sum(exp(logits))) per row
         logprobs = f.let("logprobs", logits - lse)
         nll = f.let("nll", -f.sum(target * logprobs, "c"))   # -logprobs[b, Y[b]]
