@@ -3,6 +3,8 @@ function closing over a model or variables, called again and again while somethi
 depends on changes), and every call's loss and gradients must equal an eager run of the
 same step on a copy of the same state. The compiled step may retrace or run eagerly; it
 may never return what eager would not."""
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -628,3 +630,146 @@ def test_the_program_cache_is_bounded_least_recently_used_first():
         codegen.compile(lambda x: x, max_programs=0)
 
 
+
+# ---------------------------------------------------------------- docs/codegen.md
+
+DOC = (Path(__file__).parent.parent / "docs" / "codegen.md").read_text()
+CHECKS = DOC[DOC.index("## What the compiled step checks"):DOC.index("## Measurements")]
+
+
+def test_the_example_in_the_docs_prints_what_they_show(capsys):
+    code, shown = re.findall(r"```(?:python|text)\n(.*?)```", CHECKS, re.S)[:2]
+    namespace = {"torch": torch, "nn": nn, "F": F, "codegen": codegen, "np": np}
+    exec(compile(code, "example", "exec"), namespace)
+    assert capsys.readouterr().out == shown
+
+
+def documented(heading):
+    """(first column, explain() text) of each row of the table under `heading`."""
+    table = CHECKS[CHECKS.index(heading):]
+    table = table[table.index("|---"):]
+    rows = table[:table.index("\n\n")].splitlines()[1:]
+    return [(row.split(" | ")[0].strip("| "), re.search(r"`(ran .*)` \|$", row)[1])
+            for row in rows]
+
+
+def explain_matches(explained, documented_text):
+    pattern = re.escape(documented_text).replace(re.escape("..."), ".*")
+    assert re.fullmatch(pattern, explained), (explained, documented_text)
+
+
+def linear_step(**names):
+    """A step on a small model, with `names` as globals of its own (for the messages)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))
+    space = {"F": F, "torch": torch, "model": model, **names}
+    return model, space
+
+
+def run_twice(step, model, change=None, calls=2, zero=True, arguments=None):
+    for k in range(calls):
+        if change is not None and k == calls - 1:
+            change()
+        if zero:
+            model.zero_grad()
+        step(*(arguments or batch(0)))
+    return step.explain()
+
+
+def retraced(change):
+    """explain() after a change of the documented kind, to a step that compiled."""
+    model, space = linear_step(scale=1.0)
+    step = codegen.compile(eval("lambda x, y: F.cross_entropy(model(x) * scale, y)", space))
+    if change == "new shapes or dtypes of the arguments":
+        step(*batch(0))
+        return run_twice(step, model, arguments=batch(1, n=5), calls=1)
+    if change == "a program dropped from the cache is needed again":
+        for n in [*range(2, 11), 2]:                    # nine shapes, then the first
+            model.zero_grad()
+            step(*batch(0, n=n))
+        return step.explain()
+    act = {
+        "a number the step reads (closure, global, attribute, default)":
+            lambda: space.update(scale=2.5),
+        "`model.eval()`, `model.train()`": model.eval,
+        "a parameter replaced (`layer.weight = new_tensor`)":
+            lambda: setattr(model.layers[0], "weight", torch.randn(6, 4, requires_grad=True)),
+        "`requires_grad` turned off (or on)": lambda: model.layers[0].bias.requires_grad_(False),
+        "a parameter's array replaced by one of another dtype":
+            lambda: setattr(model.layers[0].weight, "data",
+                            model.layers[0].weight.data.astype(np.float64)),
+    }.get(change)
+    if act is not None:
+        return run_twice(step, model, change=act, calls=3)
+    assert change.startswith("gradients not zeroed")
+    step(*batch(0))
+    return run_twice(step, model, zero=False, calls=1)
+
+
+def ran_eagerly(cause):
+    """explain() after a call of a step of the documented kind."""
+    model, space = linear_step(calls={"n": 0}, offset=torch.zeros(3),
+                               words=["w"] * 5000, np=np)
+    bodies = {
+        "a tensor's value": "F.cross_entropy(model(x) * x.sum().item(), y)",
+        "random numbers drawn": "F.cross_entropy(model(x) + torch.randn(3), y)",
+        "an array the graph reads": "F.cross_entropy(model(x) + model(x)[torch.arange(8), "
+                                    "model(x).argmax(1)].view(8, 1), y)",
+        "the step changes what it reads": "[calls.update(n=calls['n'] + 1), "
+                                          "F.cross_entropy(model(x), y)][1]",
+        "the step changes an array": "[offset.__iadd__(1.0), F.cross_entropy(model(x) + offset, "
+                                     "y)][1]",
+        "the step reaches a container": "F.cross_entropy(model(x), y) + 0 * len(words)",
+        "a tensor that requires grad": "F.cross_entropy(model(x) * torch.ones(3, "
+                                       "requires_grad=True), y)",
+    }
+    for start, body in bodies.items():
+        if cause.startswith(start):
+            step = codegen.compile(eval(f"lambda x, y: {body}", space))
+            return run_twice(step, model, calls=1)
+    if cause.startswith("an argument computed"):
+        step = codegen.compile(lambda h, y: F.cross_entropy(h, y))
+        x, y = batch(0)
+        step(model(x), y)
+        return step.explain()
+    if cause.startswith("what the step reads changes"):
+        scale = {"value": 1.0}
+        step = codegen.compile(lambda x, y: F.cross_entropy(model(x) * scale["value"], y))
+        for k in range(9):
+            scale["value"] = float(k + 1)
+            model.zero_grad()
+            step(*batch(0))
+        return step.explain().replace("scale['value']", "scale")
+    if cause.startswith("called inside"):
+        step = codegen.compile(lambda x, y: F.cross_entropy(model(x), y))
+        with torch.detect_anomaly():
+            step(*batch(0))
+        return step.explain()
+    assert cause.startswith("the code's first run disagrees")
+    step = codegen.compile(lambda x, y: F.cross_entropy(model(x), y))
+    step(*batch(0))
+    program = next(iter(step.programs.values())).program
+    right = program.function
+    program.function = lambda *arrays: [a + 1 for a in right(*arrays)]
+    return run_twice(step, model, calls=1)
+
+
+@pytest.mark.parametrize("change, text", documented("### What traces again"))
+def test_what_traces_again_is_as_documented(change, text):
+    explain_matches(retraced(change), text)
+
+
+@pytest.mark.parametrize("cause, text", documented("### What runs eagerly"))
+def test_what_runs_eagerly_is_as_documented(cause, text):
+    explain_matches(ran_eagerly(cause), text)
+
+
+def test_the_check_of_the_lecture_step_reaches_what_the_docs_say():
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from lecture_step import forward, make_params
+    import tensorgrad
+    P = [torch.tensor(v, requires_grad=True) for v in make_params(27, 10, 3, 200).values()]
+    from tensorgrad.codegen.guards import State
+    state = State(lambda Xb, Yb: forward(tensorgrad, P, Xb, Yb), batch(0), ["Xb", "Yb"])
+    assert "(18 objects)" in CHECKS and len(state.paths) == 18
