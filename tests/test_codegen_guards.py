@@ -458,6 +458,26 @@ def test_a_value_computed_with_detach_is_computed_again():
     assert did == ["traced"] + ["compiled"] * 5
 
 
+@pytest.mark.parametrize("mask", ["computed", "argument"])
+def test_indexing_with_a_boolean_mask_runs_eagerly(mask):
+    """How many rows a mask picks sets the shapes the code is written for (and the n of a
+    mean): a mask whose values can change cannot be part of the code."""
+    def build():
+        state = model_state(batchnorm=False)
+
+        def step(x, y, keep):
+            keep = y > 0 if mask == "computed" else keep
+            return (state["model"](x)[keep] ** 2).mean()
+        return step, state
+
+    def inputs(k):
+        x, y = batch(k if k >= 3 else 0)
+        return x, y, y > 0
+
+    compiled, did = agree_with_eager(build, inputs=inputs)
+    assert did == ["eager"] * 6 and "boolean mask" in compiled.explain()
+
+
 def test_constants_made_from_python_numbers_still_compile():
     def build():
         state = model_state(batchnorm=False)
@@ -598,6 +618,30 @@ def test_an_array_made_in_a_way_code_cannot_repeat_runs_eagerly():
     assert did == ["eager"] * 6 and "cannot repeat" in compiled.explain()
 
 
+def test_a_negative_target_is_refused_as_eager_refuses_it():
+    """The code's one-hot would take target -1 from the end; eager refuses it, after its
+    batch norm has updated the running statistics. The compiled step does the same."""
+    ours, theirs = model_state(), model_state()
+    step = codegen.compile(lambda x, y: F.cross_entropy(ours["model"](x), y))
+    for k in range(4):
+        x, y = batch(k)
+        if k == 3:
+            y.data[2] = -1
+        for state in (ours, theirs):
+            state["model"].zero_grad()
+            if k < 3:
+                (step(x, y) if state is ours else
+                 F.cross_entropy(theirs["model"](x), y).backward())
+                continue
+            with pytest.raises(IndexError, match=r"cross_entropy: target classes must lie"):
+                step(x, y) if state is ours else F.cross_entropy(theirs["model"](x), y)
+        if k == 2:
+            assert step.last == "compiled"
+    assert "negative" in step.explain()
+    for a, b in zip(ours["model"].state_dict().values(), theirs["model"].state_dict().values()):
+        assert np.array_equal(a, b)
+
+
 # ---------------------------------------------------------------- modes and the cache
 
 def test_no_grad_and_anomaly_mode_run_eagerly():
@@ -715,6 +759,7 @@ def ran_eagerly(cause):
         "random numbers drawn": "F.cross_entropy(model(x) + torch.randn(3), y)",
         "an array the graph reads": "F.cross_entropy(model(x) + model(x)[torch.arange(8), "
                                     "model(x).argmax(1)].view(8, 1), y)",
+        "indexing with a boolean mask": "(model(x)[y > 0] ** 2).mean()",
         "the step changes what it reads": "[calls.update(n=calls['n'] + 1), "
                                           "F.cross_entropy(model(x), y)][1]",
         "the step changes an array": "[offset.__iadd__(1.0), F.cross_entropy(model(x) + offset, "
@@ -740,6 +785,15 @@ def ran_eagerly(cause):
             model.zero_grad()
             step(*batch(0))
         return step.explain().replace("scale['value']", "scale")
+    if cause.startswith("a negative target"):
+        step = codegen.compile(lambda x, y: F.cross_entropy(model(x), y))
+        run_twice(step, model)
+        x, y = batch(1)
+        y.data[0] = -1
+        model.zero_grad()
+        with pytest.raises(IndexError):
+            step(x, y)
+        return step.explain()
     if cause.startswith("called inside"):
         step = codegen.compile(lambda x, y: F.cross_entropy(model(x), y))
         with torch.detect_anomaly():

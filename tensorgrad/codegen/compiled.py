@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import _anomaly, _deliver, is_grad_enabled, tracing, traced_effects
 from ..tensor import Tensor
-from .emitter import identifier
+from .emitter import RunEagerly, identifier
 from .guards import State, render
 from .program import generate
 from .rules import CodegenError
@@ -90,7 +90,10 @@ class CompiledStep:
         if not program.checked:
             return self._check(entry, args)
         self.last, self.reason = "compiled", None
-        loss, *grads = program.function(*_arrays(program.sources, args))
+        try:
+            loss, *grads = program.function(*_arrays(program.sources, args))
+        except RunEagerly as why:
+            return self._run_eagerly(args, f"{why}: eager's own check applies")
         for target in reversed(program.targets):
             g = grads.pop()                     # held only here, unless shared: as in backward
             _deliver(args[target] if type(target) is int else target, g)
@@ -144,6 +147,7 @@ class CompiledStep:
         else:
             why = "new input shapes or dtypes" if self.changes else None
             self.changes[key] = 0
+        self.last, self.reason = "traced", why          # should the step raise
         arrays = [(a, a.tobytes(), path) for a, path in _state_arrays(state)]
         inputs = {}
         for k, a in enumerate(args):
@@ -168,8 +172,7 @@ class CompiledStep:
             self.last, self.reason = "eager", reason
         else:
             self.last, self.reason = "traced", why
-        if isinstance(loss, Tensor) and loss._node is not None:
-            loss.backward()
+        loss.backward()                         # as an eager run would (or fail as it would)
         return loss
 
     def _cannot_replay(self, watch, state, arrays, args):

@@ -91,6 +91,8 @@ class Emitter:
         self.helpers = {}           # name -> function the inlined fused kernels call
         self.known = {}             # ast.dump of an expression -> (its name, names it reads)
         self.aliases = set()        # names given to a value another name already holds
+        self.prologue = []          # checks of the arguments, run before anything else
+        self.late_checks = False    # a check that runs after the code may have changed state
 
     def fresh(self, base):
         name, k = base, 1
@@ -201,10 +203,26 @@ class Emitter:
             target, = sources
             name = self.fresh("one_hot")
             self.derived[id(array)] = name
+            target = self.const(target, "target")
+            if self.constants is not None:
+                self._no_negative(target)
             self.line(f"{name} = np.zeros({array.shape}, np.{array.dtype})", array.shape)
-            self.line(f"{name}[np.arange({len(target)}), {self.const(target, 'target')}] = 1")
+            self.line(f"{name}[np.arange({len(sources[0])}), {target}] = 1")
             return name
         raise CodegenError(f"codegen: no recipe for a constant made by {kind!r}")
+
+    def _no_negative(self, target):
+        """In code run again on new values: cross_entropy refuses a negative target, which
+        the one-hot's indexing would silently take from the end; the code raises RunEagerly
+        instead, before it changes anything when `target` is an argument."""
+        refuse = self.globals_name(RunEagerly, "RunEagerly")
+        check = (f"if np.minimum.reduce({target}, None) < 0: raise {refuse}('a target of "
+                 "cross_entropy is negative')")
+        if target in {name for name, _ in self.args}:
+            self.prologue.append(check)
+        else:
+            self.line(check)
+            self.late_checks = True
 
     def _replay(self, array, how):
         """An array the step computed outside the graph, from arguments, the state it reads,
@@ -246,9 +264,26 @@ class Emitter:
             elif isinstance(item, (int, np.integer)):
                 parts.append(str(int(item)))
             else:
+                self._fixed_mask(item)
                 parts.append(self.const(item, "index"))
         text = parts[0] + "," if isinstance(index, tuple) and len(parts) == 1 else ", ".join(parts)
         return f"({text})" if as_value and isinstance(index, tuple) else text
+
+    def _fixed_mask(self, item):
+        """In code run again on new values, a boolean mask must be a constant written into
+        the code: how many elements it picks, which sets the shapes the code is written
+        for, depends on its values."""
+        if self.constants is None or np.asarray(item).dtype != np.bool_:
+            return
+        try:
+            fixed = self.constants(item) is True
+        except CodegenError:
+            fixed = False
+        if not fixed:
+            raise CodegenError(
+                f"codegen: the graph indexes with a boolean mask of shape {np.shape(item)} whose "
+                "values can change; the shape of the result depends on them (use "
+                "multiplication by the mask, or an integer index)")
 
     def minus_one(self, b, array):
         """`b - 1` for a pow's gradient: folded to one literal (computed in b's dtype, as the
@@ -278,6 +313,11 @@ class Emitter:
         name = self.fresh("_" + base.lstrip("_"))
         self.globals[name] = value
         return name
+
+
+class RunEagerly(Exception):
+    """Raised by generated code when a call's values need a check that only the eager run
+    makes (then the call runs eagerly, and eager's own check applies)."""
 
 
 class _Replayed:

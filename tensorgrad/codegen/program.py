@@ -125,6 +125,10 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
 
     returned = [var[root]] + [dname.get(n, f"np.zeros_like({var[n]})") for n in leaves]
     e.line(f"return {', '.join(returned)}")
+    if e.late_checks and e.effects:
+        raise CodegenError("codegen: a check of values computed in the step would come after "
+                           "the code updates state (batch norm's running statistics)")
+    e.lines = e.prologue + e.lines
     if not e.standalone:
         e.lines = free_early(e.lines)
     params = leaf_names + [a for a, _ in e.args]

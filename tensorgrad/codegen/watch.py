@@ -47,6 +47,7 @@ _METADATA = {f.__code__ for f in (                 # they return shapes and flag
 _MADE = {_constant.__code__: "value", Tensor.__init__.__code__: "data",
          _as_index.__code__: "index"}
 _COMPUTED = {apply.__code__: "op", Tensor.to.__code__: "cast", Tensor._compare.__code__: "compare"}
+_UNKNOWN = object()          # an argument this module expected and did not find: not Python data
 _in_package = {}
 
 
@@ -183,23 +184,27 @@ class Watch:
 
     @staticmethod
     def _how(kind, arguments):
-        """The recipe of an array computed outside the graph, from the call's arguments."""
-        if kind == "op":
-            return ("op", arguments["op"], dict(arguments["attrs"]),
-                    tuple(t._data for t in arguments["inputs"]))
-        if kind == "cast":
-            return ("cast", arguments["self"]._data, np.dtype(arguments["dtype"]))
-        other = arguments["other"]
-        return ("compare", arguments["ufunc"], arguments["self"]._data,
-                other._data if isinstance(other, Tensor) else other)
+        """The recipe of an array computed outside the graph, from the call's arguments
+        (None if they are not what this module knows: the array is then refused)."""
+        try:
+            if kind == "op":
+                return ("op", arguments["op"], dict(arguments["attrs"]),
+                        tuple(t._data for t in arguments["inputs"]))
+            if kind == "cast":
+                return ("cast", arguments["self"]._data, np.dtype(arguments["dtype"]))
+            other = arguments["other"]
+            return ("compare", arguments["ufunc"], arguments["self"]._data,
+                    other._data if isinstance(other, Tensor) else other)
+        except (KeyError, AttributeError, TypeError):
+            return None
 
     def _made(self, code, arguments):
         """What to note when this call returns, if it makes arrays from Python data."""
         which = _MADE.get(code)
         if which == "index":
-            return ("index", arguments["index"])
+            return ("index", arguments.get("index"))
         if which is not None:
-            return (which,) if self._is_python(arguments[which]) else None
+            return (which,) if self._is_python(arguments.get(which, _UNKNOWN)) else None
         if all(self._is_python(v) for v in arguments.values()):
             return ("result",)
         return None
