@@ -132,8 +132,8 @@ class State:
         source = ("def check(step, args):\n    try:\n"
                   + "".join(f"        {line}\n" for line in self.lines)
                   + "    except Exception:\n        return k, None\n    return None\n")
-        namespace = {**self.constants, "np": np, "types": types, "functools": functools,
-                     "Tensor": Tensor, "_is_empty": _is_empty, "MISSING": _MISSING}
+        namespace = {**self.constants, "types": types, "_is_empty": _is_empty,
+                     "MISSING": _MISSING}
         exec(compile(source, "<tensorgrad.codegen state check>", "exec"), namespace)
         self.source, self.check = source, namespace["check"]
 
