@@ -10,12 +10,16 @@ gives the engine's gradients bit for bit. Fused ops (cross-entropy, batchnorm) a
 as the statements of their sympy-derived kernels: exercises 2 and 3.
 
 `compile(step)` traces a function that returns a loss once, generates its code, and runs
-that on later calls with inputs of the same shapes and dtypes (re-tracing for new ones):
-the same losses and gradients as eager, without the per-op cost of building a graph. Code
-made to run also reuses values already computed and frees each array after its last use.
+that on later calls with inputs of the same shapes and dtypes, for as long as nothing else
+the step reads has changed (re-tracing otherwise, or running eagerly what code could not
+reproduce): the same losses and gradients as eager, without the per-op cost of building a
+graph. Code made to run also reuses values already computed and frees each array after
+its last use.
 
 Layout, one way: `rules` (each op as source) <- `emitter` (statements, names, passes) <-
-`program` (generate) <- `compiled` (compile).
+`program` (generate); `guards` (what a step reaches, and the check that it is unchanged)
+<- `watch` (what a traced step did that code cannot repeat); all of them <- `compiled`
+(compile).
 """
 from .compiled import CompiledStep, compile
 from .program import Program, generate

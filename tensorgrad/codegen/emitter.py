@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import derived_constants
 from ..tensor import Tensor
-from .rules import CodegenError
+from .rules import CodegenError, forward_source
 
 _ALLOCATE = {"zeros", "ones", "zeros_like", "ones_like", "empty", "full", "copy", "array"}
 
@@ -73,9 +73,10 @@ def identifier(name, fallback):
 class Emitter:
     """Collects the statements of one generated function and the names it uses."""
 
-    def __init__(self, inputs, standalone):
+    def __init__(self, inputs, standalone, constants=None):
         self.lines, self.used = [], set()
         self.standalone = standalone
+        self.constants = constants  # array -> how the code may have it (see `const`)
         self.args = []              # (argument name, array) of constant inputs
         self.arg_of = {}            # id(array) -> argument name
         self.globals = {}           # name -> object, for ops called through the op table
@@ -84,11 +85,14 @@ class Emitter:
             self.arg_of[id(array)] = self.fresh(identifier(name, "x"))
             self.args.append((self.arg_of[id(array)], array))
         self.derived = {}           # id(array) -> its name, for constants rebuilt in the code
+        self.values = {}            # id(array) -> the name of the graph value it is
         self.effects = []           # tensors the code updates in place (running statistics)
         self.saved = {}             # node -> {step: name}: what a fused op or var saved
         self.helpers = {}           # name -> function the inlined fused kernels call
         self.known = {}             # ast.dump of an expression -> (its name, names it reads)
         self.aliases = set()        # names given to a value another name already holds
+        self.prologue = []          # checks of the arguments, run before anything else
+        self.late_checks = False    # a check that runs after the code may have changed state
 
     def fresh(self, base):
         name, k = base, 1
@@ -150,27 +154,47 @@ class Emitter:
     # ------------------------------------------------------------ constants
 
     def const(self, array, hint="const"):
-        """Source for a constant array: a literal, `np.arange(n)`, or a function argument."""
+        """Source for a constant array: a literal, `np.arange(n)`, or a function argument.
+
+        A graph value read as a constant (`h.detach()`) is the name that holds it. With
+        `constants` (code that is run again on new values: `compile`), `constants(array)`
+        says what else an array may be: True for one made from Python numbers during the
+        step (written as a literal), False for one the code must read anew at every call
+        (an argument), or how the step computed it outside the graph (computed again, see
+        `_replay`); it raises CodegenError for an array that can be none of these.
+        """
         array = np.asarray(array)
-        if id(array) in self.arg_of:
-            return self.arg_of[id(array)]
-        if id(array) in self.derived:
-            return self.derived[id(array)]
-        if array.ndim == 0:
-            value = array.item()
-            if isinstance(value, float) and not np.isfinite(value):
-                return "np.nan" if np.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
-            return str(array.dtype.type(value)) if isinstance(value, float) else repr(value)
-        if (array.ndim == 1 and array.dtype.kind in "iu"
-                and np.array_equal(array, np.arange(len(array)))):
-            return f"np.arange({len(array)})"
-        recipe = derived_constants.get(id(array))
+        key = id(array)
+        if key in self.arg_of:
+            return self.arg_of[key]
+        if key in self.derived:
+            return self.derived[key]
+        if key in self.values:
+            return self.values[key]
+        recipe = derived_constants.get(key)
         if recipe is not None and recipe[0]() is array:
             return self._rebuild(array, recipe)
+        kind = True if self.constants is None else self.constants(array)
+        if type(kind) is tuple:
+            return self._replay(array, kind)
+        if kind:
+            if array.ndim == 0:
+                return self.literal(array)
+            if (array.ndim == 1 and array.dtype.kind in "iu"
+                    and np.array_equal(array, np.arange(len(array)))):
+                return f"np.arange({len(array)})"
         name = self.fresh(identifier(hint, "const"))
         self.arg_of[id(array)] = name
         self.args.append((name, array))
         return name
+
+    @staticmethod
+    def literal(array):
+        """A 0-d array's value as a Python literal of its dtype."""
+        value = array.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            return "np.nan" if np.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
+        return str(array.dtype.type(value)) if isinstance(value, float) else repr(value)
 
     def _rebuild(self, array, recipe):
         """A constant computed from other arrays (a one-hot of the targets): computed again."""
@@ -179,10 +203,49 @@ class Emitter:
             target, = sources
             name = self.fresh("one_hot")
             self.derived[id(array)] = name
+            target = self.const(target, "target")
+            if self.constants is not None:
+                self._no_negative(target)
             self.line(f"{name} = np.zeros({array.shape}, np.{array.dtype})", array.shape)
-            self.line(f"{name}[np.arange({len(target)}), {self.const(target, 'target')}] = 1")
+            self.line(f"{name}[np.arange({len(sources[0])}), {target}] = 1")
             return name
         raise CodegenError(f"codegen: no recipe for a constant made by {kind!r}")
+
+    def _no_negative(self, target):
+        """In code run again on new values: cross_entropy refuses a negative target, which
+        the one-hot's indexing would silently take from the end; the code raises RunEagerly
+        instead, before it changes anything when `target` is an argument."""
+        refuse = self.globals_name(RunEagerly, "RunEagerly")
+        check = (f"if np.minimum.reduce({target}, None) < 0: raise {refuse}('a target of "
+                 "cross_entropy is negative')")
+        if target in {name for name, _ in self.args}:
+            self.prologue.append(check)
+        else:
+            self.line(check)
+            self.late_checks = True
+
+    def _replay(self, array, how):
+        """An array the step computed outside the graph, from arguments, the state it reads,
+        graph values or Python numbers, computed again the same way: an op of the table,
+        a cast or a comparison (`watch.Watch` saw how)."""
+        kind, *parts = how
+        if kind == "op":
+            op, attrs, inputs = parts
+            node = _Replayed(op, attrs, inputs, array)
+            expr = forward_source(self, node, [self.const(a) for a in inputs])
+            if expr is None:
+                raise CodegenError(f"codegen: '{op.name}' outside the graph has no source form")
+        elif kind == "cast":
+            source, dtype = parts
+            expr = f"{self.const(source)}.astype(np.{dtype})"
+        else:
+            ufunc, a, b = parts
+            b = self.const(b) if isinstance(b, np.ndarray) else repr(b)
+            expr = f"np.{ufunc.__name__}({self.const(a)}, {b})"
+        name = self.fresh("const")
+        self.derived[id(array)] = name
+        self.line(f"{name} = {expr}", array.shape)
+        return name
 
     def index(self, index, as_value=False):
         """Source for a numpy index: ints, slices, None, ..., integer and boolean arrays; as
@@ -201,15 +264,32 @@ class Emitter:
             elif isinstance(item, (int, np.integer)):
                 parts.append(str(int(item)))
             else:
+                self._fixed_mask(item)
                 parts.append(self.const(item, "index"))
         text = parts[0] + "," if isinstance(index, tuple) and len(parts) == 1 else ", ".join(parts)
         return f"({text})" if as_value and isinstance(index, tuple) else text
 
+    def _fixed_mask(self, item):
+        """In code run again on new values, a boolean mask must be a constant written into
+        the code: how many elements it picks, which sets the shapes the code is written
+        for, depends on its values."""
+        if self.constants is None or np.asarray(item).dtype != np.bool_:
+            return
+        try:
+            fixed = self.constants(item) is True
+        except CodegenError:
+            fixed = False
+        if not fixed:
+            raise CodegenError(
+                f"codegen: the graph indexes with a boolean mask of shape {np.shape(item)} whose "
+                "values can change; the shape of the result depends on them (use "
+                "multiplication by the mask, or an integer index)")
+
     def minus_one(self, b, array):
         """`b - 1` for a pow's gradient: folded to one literal (computed in b's dtype, as the
         engine does) when b is a number."""
-        if array.ndim == 0 and b == self.const(array):
-            return self.const(np.asarray(array - 1))
+        if array.ndim == 0 and b == self.const(array) and not b.isidentifier():
+            return self.literal(np.asarray(array - 1))
         return f"({b} - 1)"
 
     # ------------------------------------------------------------ ops without a source form
@@ -233,6 +313,19 @@ class Emitter:
         name = self.fresh("_" + base.lstrip("_"))
         self.globals[name] = value
         return name
+
+
+class RunEagerly(Exception):
+    """Raised by generated code when a call's values need a check that only the eager run
+    makes (then the call runs eagerly, and eager's own check applies)."""
+
+
+class _Replayed:
+    """An op applied outside the graph, in the form the source rules read (a Node's)."""
+
+    def __init__(self, op, attrs, inputs, out):
+        self.op, self.attrs, self.inputs, self.out = op, attrs, inputs, out
+        self.parents, self.name = (None,) * len(inputs), None
 
 
 def free_early(lines):

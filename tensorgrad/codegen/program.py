@@ -35,7 +35,7 @@ class Program:
         return self.function(*arrays)
 
 
-def generate(loss, inputs=None, fname="forward_backward", standalone=True):
+def generate(loss, inputs=None, fname="forward_backward", standalone=True, constants=None):
     """The forward and backward pass of the graph ending in `loss`, as a Program.
 
     `loss` is a tensor with a recorded graph (a single element: its gradient starts at 1).
@@ -45,12 +45,13 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
     (`tensorgrad.viz.name_tensors(locals())` names them all), unnamed ones `t1`, `t2`.
     With `standalone` (the default) the code needs only numpy, and an op with no source
     form raises CodegenError naming it; otherwise such ops are called through the op table.
+    `constants` decides which other arrays may be written into the code (`Emitter.const`).
     """
     root = loss._node
     if root is None or root.op is None:
         raise ValueError("generate: the loss has no recorded graph (does anything it is "
                          "computed from require grad?)")
-    e = Emitter(inputs or {}, standalone)
+    e = Emitter(inputs or {}, standalone, constants)
     order = topological_order(root)
     var = {}
     leaves = []                             # in the order the forward first reads them
@@ -59,6 +60,9 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
     leaves += [n for n in order if n.op is None and n not in leaves]
     leaf_names = [e.fresh(identifier(n.name, f"p{k}")) for k, n in enumerate(leaves, 1)]
     var.update(zip(leaves, leaf_names))
+    for node, name in zip(leaves, leaf_names):
+        if node.tensor is not None and node.tensor() is not None:
+            e.values[id(node.tensor()._data)] = name
 
     e.line("# forward pass")
     count = 0
@@ -81,6 +85,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
             name = var[node] = e.fresh(base)
             e.line(f"{name} = {inputs_src[0]}.copy()", node.out.shape)
             e.line(f"{name}[{e.index(node.attrs['index'])}] = {inputs_src[1]}")
+        e.values[id(node.out)] = name           # for an op outside the graph that reads it
 
         for function, array, arguments in traced_effects:
             if array is node.out:
@@ -120,6 +125,10 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True):
 
     returned = [var[root]] + [dname.get(n, f"np.zeros_like({var[n]})") for n in leaves]
     e.line(f"return {', '.join(returned)}")
+    if e.late_checks and e.effects:
+        raise CodegenError("codegen: a check of values computed in the step would come after "
+                           "the code updates state (batch norm's running statistics)")
+    e.lines = e.prologue + e.lines
     if not e.standalone:
         e.lines = free_early(e.lines)
     params = leaf_names + [a for a, _ in e.args]
