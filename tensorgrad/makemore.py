@@ -293,8 +293,8 @@ def plot_losses(f, losses, val_curve, final_val, lr_change=None):
 def loss_figure(losses, val_curve, final_val, lr_change=None):
     """The loss curve, a matplotlib figure.
 
-    The per-step loss faintly; its mean over windows sized to the run (200 windows, 1,000
-    steps each in the default run); the val loss at each evaluation, with batchnorm's
+    The per-step loss as faint dots (at most 20,000, evenly spread); its mean over windows
+    sized to the run (200 windows, 1,000 steps each in the default run); the val loss at each evaluation, with batchnorm's
     running statistics, and at the end, calibrated on the training set; a dashed line
     where the learning rate changes (`lr_change`: (step, lr before, lr after)). The loss
     axis turns logarithmic when the values span more than a factor of 10 (a diverged run).
@@ -311,8 +311,11 @@ def loss_figure(losses, val_curve, final_val, lr_change=None):
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     means = losses[:whole].reshape(-1, window).mean(1)
     val = np.asarray(val_curve, dtype=np.float64).reshape(-1, 2)       # (step, loss) rows
-    if window > 1:
-        ax.plot(steps, losses, color="C0", alpha=0.15, lw=0.5, label="loss at each step")
+    if window > 1:      # dots, fainter the more there are: their density shows the spread
+        stride = max(1, n // 20_000)                 # more would only fill the picture
+        ax.plot(steps[::stride], losses[::stride], ".", color="C0", ms=2, mec="none",
+                alpha=min(0.5, max(0.05, 2000 * stride / n)),
+                label="loss at each step" if stride == 1 else f"loss every {stride} steps")
     ax.plot(steps[:whole].reshape(-1, window).mean(1), means, color="C0", lw=1.5,
             label="training loss" + (f", mean of {window:,} steps" if window > 1 else ""))
     if len(val):
@@ -333,13 +336,15 @@ def loss_figure(losses, val_curve, final_val, lr_change=None):
         ax.set_yscale("log")
     ax.set_ylim(bottom, top)
     ax.set_xlim(0, max(n, 1))
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     ax.set_xlabel("step")
     ax.set_ylabel("loss" + (" (log scale)" if top / bottom > 10 else ""))
     ax.set_title(f"names MLP: {n:,} steps")
     ax.grid(alpha=0.3)
     legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=9,
                        frameon=False)
-    legend.legend_handles[0].set_alpha(0.5)          # the faint line, visible in the legend
+    legend.legend_handles[0].set_alpha(0.6)          # the faint dots, visible in the legend
+    legend.legend_handles[0].set_markersize(5)
     fig.tight_layout()
     return fig
 
