@@ -13,6 +13,7 @@ import tensorgrad as tg
 import tensorgrad.nn.functional as F
 from tensorgrad import makemore
 from tensorgrad.data import DataError, build_dataset, load_words, split_words, vocabulary
+from tensorgrad.rundir import RunError
 
 SMALL = ["--steps", "120", "--n-hidden", "16", "--batch-size", "16", "--samples", "3",
          "--no-progress"]
@@ -157,19 +158,20 @@ def test_interrupt_then_resume_gives_the_uninterrupted_result(tmp_path, monkeypa
 
 def test_resume_refuses_other_files_and_other_shapes(tmp_path):
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
-    with pytest.raises(DataError, match="not a tensorgrad checkpoint"):
+    with pytest.raises(RunError, match="not a checkpoint"):
         makemore.train(makemore.parse_args(SMALL + ["--out", str(tmp_path), "--resume"]))
-    makemore.train(makemore.parse_args(SMALL + ["--out", str(tmp_path), "--steps", "5"]))
-    with pytest.raises(DataError, match="n_hidden=16, but this run has n_hidden=8"):
+    makemore.train(makemore.parse_args(SMALL + ["--out", str(tmp_path), "--steps", "5",
+                                                "--overwrite"]))
+    with pytest.raises(RunError, match="n_hidden=16, but this run has n_hidden=8"):
         makemore.train(makemore.parse_args(
-            SMALL + ["--out", str(tmp_path), "--resume", "--n-hidden", "8"]))
+            SMALL + ["--out", str(tmp_path), "--resume", "--n-hidden", "8", "--steps", "5"]))
 
 
 def test_sampling_is_reproducible_and_ends_at_the_boundary(names):
     stoi, itos = vocabulary(names)
     model = makemore.NamesMLP(27, 3, n_hidden=16, generator=tg.Generator().manual_seed(0))
-    first = makemore.sample(model, itos, 3, 5, tg.Generator().manual_seed(7))
-    again = makemore.sample(model, itos, 3, 5, tg.Generator().manual_seed(7))
+    first = makemore.sample(model, itos, 3, 5, tg.Generator().manual_seed(7), 30)
+    again = makemore.sample(model, itos, 3, 5, tg.Generator().manual_seed(7), 30)
     assert first == again and len(first) == 5 and all("." not in w for w in first)
 
 

@@ -406,7 +406,7 @@ def test_makemore_writes_the_graph_of_a_training_step(tmp_path, dot, capsys):
     makemore.train(makemore.parse_args(SMALL_RUN + ["--out", str(tmp_path)]))
     svg = (tmp_path / "step_graph.svg").read_text(encoding="utf-8")
     for name in ("embedding.weight", "hidden.weight", "bn.bias", "out.bias", "logits",
-                 "cross_entropy"):
+                 "cross_entropy_mean"):
         assert svg_text(svg, name), name
     assert "step_graph.svg" in capsys.readouterr().out
 

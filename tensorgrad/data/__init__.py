@@ -3,6 +3,7 @@
 `names.txt` (32,033 names, one per line) ships inside the package, so it is there after a
 plain install. Any UTF-8 file with one word per line can take its place.
 """
+import hashlib
 import random
 from pathlib import Path
 
@@ -20,10 +21,14 @@ class DataError(ValueError):
 
 
 def load_words(path=None):
-    """The words of a UTF-8 text file, one per line, blank lines dropped (default: names)."""
+    """The words of a UTF-8 text file, one per line, blank lines dropped (default: names).
+
+    A leading byte-order mark (which some editors write) is dropped, not taken for a
+    character of the first word.
+    """
     path = Path(path) if path is not None else NAMES
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -59,6 +64,12 @@ def _check_words(words, op):
     if bad is not None:
         raise ValueError(f"{op}: the word {bad!r} contains {BOUNDARY!r}, which marks word "
                          "boundaries")
+
+
+def fingerprint(words):
+    """A SHA-256 hex digest of `words` as used (stripped, in order): equal for the same data
+    whatever its file's name, line endings or blank lines."""
+    return hashlib.sha256("\n".join(words).encode("utf-8")).hexdigest()
 
 
 def vocabulary(words):
@@ -100,7 +111,7 @@ def split_words(words, seed=42, fractions=(0.8, 0.9)):
     """Shuffle a copy of `words` with Python's `random.seed(seed)`; cut at 80% and 90%.
 
     With the names and seed 42 this is the lecture's split: at block size 3 it gives
-    182,625 / 22,655 / 22,866 train / dev / test examples.
+    182,625 / 22,655 / 22,866 train / val / test examples.
     """
     _check_words(words, "split_words")
     cuts = _cut_points(fractions)
