@@ -104,13 +104,14 @@ def index_steps(index):
     """
     items = index if isinstance(index, tuple) else (index,)
     ints = [_int_index(i) for i in items]
-    if not any(ints) or not any(isinstance(i, np.ndarray) and i.ndim for i in items):
+    if not any(ints) or not any(_advanced(i) for i in items):
         return (index,)
     first, then = [], []
     for item, integer in zip(items, ints):
         if integer:
             first.append(int(item))
-        elif item is None or (isinstance(item, np.ndarray) and item.ndim == 0):
+        elif item is None or isinstance(item, (bool, np.bool_)) or (
+                isinstance(item, np.ndarray) and item.ndim == 0):
             then.append(item)                       # a new axis (None, True): none consumed
         elif item is Ellipsis:
             first.append(item)
@@ -120,6 +121,12 @@ def index_steps(index):
             first += [slice(None)] * consumed
             then.append(item)
     return tuple(first), tuple(then)
+
+
+def _advanced(item):
+    """An advanced index for numpy: an array (a 0-d bool one too), or a Python bool."""
+    return isinstance(item, (bool, np.bool_)) or (isinstance(item, np.ndarray) and (
+        item.ndim or item.dtype == bool))
 
 
 def _int_index(item):

@@ -367,18 +367,20 @@ def topological_order(root):
     return sorted(seen, key=operator.attrgetter("seq"))
 
 
-def backward(root, grad, retain_graph=False):
-    """Backpropagate `grad` (the gradient of some result with respect to `root`'s output).
+def backpropagate(roots, retain_graph=False):
+    """Backpropagate from `roots`, a dict {node: the gradient of some result with respect
+    to that node's output} (one root for `loss.backward()`).
 
-    Walks the nodes from the root back to the leaves. A node's gradient is complete once
+    Walks the nodes from the roots back to the leaves. A node's gradient is complete once
     every node that used it has been visited. Every such user was made after it, so taking
     the waiting nodes latest-made first (a heap on `seq`) is an order that guarantees this,
     found without sorting the whole graph. For each node the engine asks its op for each
     input's gradient, sums that down to the input's shape (unbroadcast), and adds it to
     what the input has received so far.
     """
-    grads, keep = {root: grad}, _keeping_grads[-1]
-    waiting = [(-root.seq, root)]
+    grads, keep = dict(roots), _keeping_grads[-1]
+    waiting = [(-root.seq, root) for root in grads]
+    heapq.heapify(waiting)
     while waiting:
         node = heapq.heappop(waiting)[1]
         g = grads.pop(node)
@@ -478,7 +480,28 @@ def note_effect(function, array, *arguments):
         traced_effects.append((function, array, arguments))
 
 
-# ---------------------------------------------------------------- not yet
+# ---------------------------------------------------------------- PyTorch's functions
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Backpropagate from several tensors at once, as `torch.autograd.backward`: the same as
+    the sum of their `backward(grad)` calls, in one pass over the graph they share."""
+    if create_graph or inputs is not None:
+        raise NotImplementedError("autograd.backward: create_graph and inputs are not "
+                                  "implemented in tensorgrad yet")
+    tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    grad_tensors = list(grad_tensors) if isinstance(grad_tensors, (list, tuple)) else [
+        grad_tensors]
+    if len(grad_tensors) != len(tensors):
+        raise ValueError(f"autograd.backward: {len(tensors)} tensors but "
+                         f"{len(grad_tensors)} gradients")
+    roots = {}
+    for t, g in zip(tensors, grad_tensors):
+        node, g = t._initial_grad(g, "autograd.backward")
+        roots[node] = roots[node] + g if node in roots else g
+    backpropagate(roots, bool(retain_graph))
+
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):

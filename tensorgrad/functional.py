@@ -83,21 +83,46 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension `dim`; they must agree in every other one."""
-    tensors = [_tensor(t, "cat") for t in tensors]
-    if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
-    (axis,) = normalize_dims(dim, tensors[0].ndim, "cat")
+    tensors = _tensor_list(tensors, "cat")
+    flat = next((k for k, t in enumerate(tensors) if t.ndim == 0), None)
+    if flat is not None:
+        raise ValueError(f"cat: the tensor at position {flat} is 0-d: it has no dimension to "
+                         "join along (use stack)")
+    axis = normalize_dim(dim, tensors[0].ndim, "cat")
     dtype = tensors_result_type(tensors)                # PyTorch's promotion: int + float
     return apply(ops.Cat, *(t.to(dtype) for t in tensors), dim=axis)    # is float
 
 
 def stack(tensors, dim=0):
     """Join same-shaped tensors along a new dimension `dim`."""
-    tensors = [_tensor(t, "stack") for t in tensors]
+    tensors = _tensor_list(tensors, "stack")
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
     return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def _class_indices(target, name, what):
+    """Class indices as an int64 array, as PyTorch requires (uint8 too)."""
+    if not isinstance(target, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: {what} must be a tensor of class indices, got "
+                        f"{type(target).__name__}")
+    index = values_of(target)
+    if index.dtype not in (np.int64, np.uint8):
+        raise TypeError(f"{name}: {what} must be int64 class indices (as in PyTorch), got "
+                        f"{index.dtype}; convert with .long()")
+    return index
+
+
+def _tensor_list(tensors, name):
+    """A non-empty list or tuple of tensors (a single tensor is refused: it is not a list
+    of its rows)."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{name}: expected a list or tuple of tensors, got "
+                        f"{type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{name}: expected a non-empty list of tensors")
+    return [_tensor(t, name) for t in tensors]
 
 
 def all(input):
@@ -114,32 +139,40 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 def one_hot(tensor, num_classes=-1):
     """An int64 tensor with a trailing dimension of size `num_classes`: 1 at each index."""
-    index = values_of(tensor)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: indices must be integers, got {index.dtype}")
+    index = _class_indices(tensor, "one_hot", "indices")
     num_classes = int_arg(num_classes, "one_hot", "num_classes")
     if num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be -1 (one more than the largest "
                          f"index) or at least 0, got {num_classes}")
     if num_classes == -1:
-        num_classes = max(int(index.max()) + 1 if index.size else 0, 0)
+        if not index.size:
+            raise ValueError("one_hot: cannot tell the number of classes from an empty tensor; "
+                             "pass num_classes")
+        num_classes = max(int(index.max()) + 1, 0)
     index_range(index, num_classes, "one_hot", "indices")
     return Tensor._wrap(np.eye(num_classes, dtype=DEFAULT_INT)[index], None)
 
 
-def log_softmax(input, dim):
+def log_softmax(input, dim=None):
     """log(softmax(input)) along `dim`, computed as x - logsumexp(x) (no overflow)."""
-    input = _tensor(input, "log_softmax")
-    dim = normalize_dim(dim, input.ndim, "log_softmax")
+    input, dim = _along(input, dim, "log_softmax")
     return input - input.logsumexp(dim, keepdim=True)
 
 
-def softmax(input, dim):
+def softmax(input, dim=None):
     """exp(x) / sum(exp(x)) along `dim`; each slice along `dim` sums to 1."""
-    input = _tensor(input, "softmax")
-    dim = normalize_dim(dim, input.ndim, "softmax")
+    input, dim = _along(input, dim, "softmax")
     counts = (input - input.max(dim, keepdim=True).values.detach()).exp()
     return counts / counts.sum(dim, keepdim=True)
+
+
+def _along(input, dim, name):
+    """A floating tensor and the dim its probabilities run along, checked."""
+    input = _tensor(input, name)._float_only(name)
+    if dim is None:
+        raise TypeError(f"{name}: say which dim the probabilities run along, e.g. "
+                        f"{name}(x, dim=-1)")
+    return input, normalize_dim(dim, input.ndim, name)
 
 
 def cross_entropy(input, target, reduction="mean"):
@@ -156,10 +189,7 @@ def cross_entropy(input, target, reduction="mean"):
     if 0 in input.shape:
         raise ValueError(f"cross_entropy: logits of shape {input.shape} are empty: a batch "
                          "needs at least one row and one class")
-    target = values_of(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold class indices (integers), "
-                        f"got {target.dtype}")
+    target = _class_indices(target, "cross_entropy", "target")
     if target.shape != input.shape[:1]:
         raise ValueError(f"cross_entropy: {input.shape[0]} rows of logits but target has "
                          f"shape {target.shape}")

@@ -215,7 +215,7 @@ class Div(Op):
         return g / b
 
     def grad_b(g, out, a, b):
-        return -g * a / (b * b)
+        return -g * (out / b)               # -a / b**2, without squaring b (no overflow)
 
 
 class Pow(Op):
@@ -223,7 +223,8 @@ class Pow(Op):
     derivative = {"a": "b*a**(b - 1)", "b": "out*log(a)"}
 
     def forward(a, b):
-        return a ** b
+        out = a ** b
+        return out if out.dtype == a.dtype else out.astype(a.dtype)   # bools: numpy says int8
 
     # PyTorch's conventions where the formulas give 0 * inf: the gradient by the base is 0
     # where the exponent is 0 (a**0 is 1 for every a, even 0), and the gradient by the

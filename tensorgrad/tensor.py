@@ -14,8 +14,8 @@ import numpy as np
 from . import ops
 from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normalize_dim,
                      normalize_dims, result_float, result_type)
-from .autograd import (Node, _anomaly, _grad_enabled, backward, check_finite, check_unshared,
-                       creation_site, leaf_node, memory_owner, note_inplace_change,
+from .autograd import (Node, _anomaly, _grad_enabled, backpropagate, check_finite,
+                       check_unshared, creation_site, leaf_node, memory_owner, note_inplace_change,
                        note_sharing)
 from .checks import NUMBER_KINDS, as_dtype, int_arg, is_int, shown
 
@@ -114,8 +114,10 @@ def _operands(op, a, b):
     tensors are weak against tensors with dimensions, in the same way. Division makes
     integers floats (the default float dtype), after that promotion.
     """
+    if op in _REFUSED:                  # before a Python bool takes the tensor's dtype
+        _REFUSED[op](a, b)
     if not isinstance(a, Tensor):
-        return _operands(op, _constant(op, a, b), b)
+        a = _constant(op, a, b)
     if not isinstance(b, Tensor):
         b = _constant(op, b, a)
     da, db = a._data.dtype, b._data.dtype
@@ -125,6 +127,39 @@ def _operands(op, a, b):
     if op is ops.Div and a._data.dtype.kind != "f":
         a, b = a.to(DEFAULT_FLOAT), b.to(DEFAULT_FLOAT)
     return a, b
+
+
+def _dtype_of(x):
+    """The dtype of an operand, or object for what is not a number (refused later)."""
+    if isinstance(x, Tensor):
+        return x._data.dtype
+    return np.asarray(x).dtype if isinstance(x, (bool, int, float, np.generic, np.ndarray, list,
+                                                 tuple)) else np.dtype(object)
+
+
+def _no_bool_subtraction(a, b):
+    if _dtype_of(a).kind == "b" or _dtype_of(b).kind == "b":
+        raise TypeError("sub: subtraction with a bool tensor is not supported (as in PyTorch); "
+                        "to invert a mask use ~mask")
+
+
+def _no_bool_power(a, b):
+    if _dtype_of(a).kind == "b" and isinstance(b, Tensor) and b._data.dtype.kind == "b":
+        raise TypeError("pow: a bool tensor to the power of a bool tensor is not supported (as "
+                        "in PyTorch); convert one of them with .long() or .float()")
+
+
+def _same_dtype_matmul(a, b):
+    da, db = _dtype_of(a), _dtype_of(b)
+    if (da != db or da.kind == "b") and {da.kind, db.kind} <= set("biuf"):
+        what = "bool tensors" if da == db else f"{da} @ {db}"
+        raise TypeError(f"matmul: {what}: the operands need one dtype, and not bool (PyTorch "
+                        "refuses them too); convert with .float() or .to(dtype)")
+
+
+# Binary ops PyTorch refuses for some dtypes, where numpy would answer: refused here too.
+_REFUSED = {ops.Sub: _no_bool_subtraction, ops.Pow: _no_bool_power,
+            ops.MatMul: _same_dtype_matmul}
 
 
 def tensors_result_type(tensors):
@@ -176,6 +211,16 @@ def _as_index(index):
 
 
 _SYMBOLS = {ops.Add: "+", ops.Sub: "-", ops.Mul: "*", ops.Div: "/"}
+
+
+def _correction(name, unbiased, correction):
+    """var's and std's divisor n - correction: `unbiased=False` is correction 0, as in
+    PyTorch; the default is 1 (Bessel's correction). Giving both is refused, as there."""
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{name}: give unbiased or correction, not both")
+    if correction is None:
+        return 0 if unbiased is False else 1
+    return int_arg(correction, name, "correction", low=0)
 
 
 def _set_steps(x, steps, value):
@@ -463,22 +508,25 @@ class Tensor:
                 "inputs= (gradients for chosen inputs only)")
             raise NotImplementedError(f"backward: {feature} is not implemented in tensorgrad "
                                       "yet")
+        backpropagate(dict([self._initial_grad(gradient, "backward")]), bool(retain_graph))
+
+    def _initial_grad(self, gradient, name):
+        """(this tensor's node, the gradient backward starts from), checked."""
         if self._node is None:
-            raise RuntimeError("backward: this tensor does not require grad: no tensor it "
+            raise RuntimeError(f"{name}: this tensor does not require grad: no tensor it "
                                "was computed from has requires_grad=True (or it was "
                                "computed under no_grad())")
         if gradient is None:
             if self._data.size != 1:
-                raise RuntimeError(f"backward: the tensor has shape {self.shape}; without a "
+                raise RuntimeError(f"{name}: the tensor has shape {self.shape}; without a "
                                    "gradient argument backward() needs a single element "
                                    "(a loss); pass gradient= of the same shape otherwise")
-            g = np.ones_like(self._data)
-        else:
-            g = np.asarray(as_array(gradient), dtype=self._data.dtype)
-            if g.shape != self.shape:
-                raise ValueError(f"backward: gradient has shape {g.shape} but the tensor "
-                                 f"has shape {self.shape}")
-        backward(self._node, g, bool(retain_graph))
+            return self._node, np.ones_like(self._data)
+        g = np.asarray(as_array(gradient), dtype=self._data.dtype)
+        if g.shape != self.shape:
+            raise ValueError(f"{name}: gradient has shape {g.shape} but the tensor has shape "
+                             f"{self.shape}")
+        return self._node, g
 
     # ------------------------------------------------------------ elementwise
 
@@ -519,14 +567,36 @@ class Tensor:
         return _binary(ops.MatMul, other, self)
 
     def __neg__(self):
-        return apply(ops.Neg, self)
+        return apply(ops.Neg, self._not_bool("neg"))
 
     def __abs__(self):
         return self.abs()
 
+    def __invert__(self):
+        """~mask: the logical not of a bool tensor (bitwise not of an integer tensor)."""
+        return Tensor._wrap(np.invert(self._data), None)
+
+    def logical_not(self):
+        """A bool tensor: True where the element is zero (False)."""
+        return Tensor._wrap(np.logical_not(self._data), None)
+
     def _floating(self):
         """Integer tensors as the default float dtype (for exp, log, /, ...)."""
         return self if self._data.dtype.kind == "f" else self.to(DEFAULT_FLOAT)
+
+    def _float_only(self, name):
+        """The tensor itself if floating point; PyTorch refuses integer and bool tensors for
+        `name` (mean, var, softmax ...) and so does tensorgrad, rather than pick a dtype."""
+        if self._data.dtype.kind != "f":
+            raise TypeError(f"{name}: needs a floating-point tensor, got {self.dtype} (PyTorch "
+                            "refuses it too); convert with .float() first")
+        return self
+
+    def _not_bool(self, name):
+        if self._data.dtype.kind == "b":
+            raise TypeError(f"{name}: not defined for bool tensors (as in PyTorch); convert "
+                            "with .long() or .float() first")
+        return self
 
     def exp(self):
         """e to the power of each element."""
@@ -550,7 +620,7 @@ class Tensor:
 
     def abs(self):
         """Absolute value of each element."""
-        return apply(ops.Abs, self)
+        return apply(ops.Abs, self._not_bool("abs"))
 
     def sigmoid(self):
         """1 / (1 + exp(-x)) for each element, computed without overflow."""
@@ -558,22 +628,22 @@ class Tensor:
 
     def relu(self):
         """max(x, 0) for each element."""
-        return apply(ops.Relu, self)
+        return apply(ops.Relu, self._not_bool("relu"))
 
     def pow(self, exponent):
         """Each element to the power `exponent` (a number or a tensor)."""
         return self ** exponent
 
     def square(self):
-        """Each element squared."""
-        return self * self
+        """Each element squared (bools become int64, as in PyTorch)."""
+        return self * self if self._data.dtype.kind != "b" else self ** 2
 
     # ------------------------------------------------------------ comparisons (no gradient)
 
     def _compare(self, other, ufunc):
         b = other._data if isinstance(other, Tensor) else other
         try:
-            return Tensor._wrap(ufunc(self._data, b), None)
+            return Tensor._wrap(np.asarray(ufunc(self._data, b)), None)
         except ValueError as e:
             raise ValueError(f"{ufunc.__name__}: operand shapes {self.shape} and "
                              f"{np.shape(b)}: {e}") from None
@@ -598,11 +668,11 @@ class Tensor:
 
     def all(self):
         """A bool tensor: whether every element is true (non-zero)."""
-        return Tensor._wrap(np.all(self._data), None)
+        return Tensor._wrap(np.asarray(np.all(self._data)), None)
 
     def any(self):
         """A bool tensor: whether any element is true (non-zero)."""
-        return Tensor._wrap(np.any(self._data), None)
+        return Tensor._wrap(np.asarray(np.any(self._data)), None)
 
     # ------------------------------------------------------------ reductions
 
@@ -622,7 +692,7 @@ class Tensor:
     def mean(self, dim=None, keepdim=False, *, keepdims=None):
         """Mean over `dim` (an int, a tuple, or None for all)."""
         keepdim = bool(keepdim if keepdims is None else keepdims)
-        return apply(ops.Mean, self._floating(), dims=self._reduction_dims(dim, "mean"),
+        return apply(ops.Mean, self._float_only("mean"), dims=self._reduction_dims(dim, "mean"),
                      keepdim=keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
@@ -630,20 +700,16 @@ class Tensor:
 
         `unbiased=False` is `correction=0`, as in PyTorch.
         """
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        if correction is None:
-            correction = 0 if unbiased is False else 1
-        return apply(ops.Var, self._floating(), dims=self._reduction_dims(dim, "var"),
-                     keepdim=keepdim, correction=correction, saved={})
+        return apply(ops.Var, self._float_only("var"), dims=self._reduction_dims(dim, "var"),
+                     keepdim=bool(keepdim if keepdims is None else keepdims),
+                     correction=_correction("var", unbiased, correction), saved={})
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
         """Standard deviation: the square root of `var` with the same arguments (its gradient
         is 0 where the deviation is 0, as in PyTorch)."""
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        if correction is None:
-            correction = 0 if unbiased is False else 1
-        return apply(ops.Std, self._floating(), dims=self._reduction_dims(dim, "std"),
-                     keepdim=keepdim, correction=correction, saved={})
+        return apply(ops.Std, self._float_only("std"), dims=self._reduction_dims(dim, "std"),
+                     keepdim=bool(keepdim if keepdims is None else keepdims),
+                     correction=_correction("std", unbiased, correction), saved={})
 
     def _extremum(self, op, result, dim, keepdim, keepdims):
         keepdim = bool(keepdim if keepdims is None else keepdims)
@@ -656,7 +722,7 @@ class Tensor:
             return result(apply(op, self, dim=None, keepdim=False), Tensor(0))
         values = apply(op, self, dim=axis, keepdim=keepdim)
         indices = op.pick(self._data, axis=axis, keepdims=keepdim)
-        return result(values, Tensor._wrap(indices, None))
+        return result(values, Tensor._wrap(np.asarray(indices), None))
 
     def max(self, dim=None, keepdim=False, *, keepdims=None):
         """The largest element; with `dim`, a (values, indices) pair along that dim.
@@ -680,6 +746,7 @@ class Tensor:
 
     def _position(self, pick, name, dim, keepdim):
         """argmax or argmin (`pick`) over all elements, or along a checked `dim`."""
+        self._not_bool(name)
         if self._data.size == 0:
             raise ValueError(f"{name}: the tensor of shape {self.shape} is empty")
         axis = None if dim is None else normalize_dim(dim, self.ndim, name)
@@ -790,6 +857,8 @@ class Tensor:
 
     def __setitem__(self, index, value):
         steps = index_steps(_as_index(index))
+        if index is False:           # y[False] = v: PyTorch writes nothing and records nothing
+            return
         if self._records_inplace(value, "setitem"):
             value = value if isinstance(value, Tensor) else _constant(ops.SetItem, value, self)
             self._rebase(_set_steps(self, steps, value.to(self.dtype)))
@@ -909,6 +978,6 @@ class Tensor:
             if ufunc in self._UNARY_UFUNCS:
                 return getattr(inputs[0], self._UNARY_UFUNCS[ufunc])()
             if ufunc in self._COMPARE_UFUNCS:
-                return Tensor._wrap(ufunc(*arrays), None)
+                return Tensor._wrap(np.asarray(ufunc(*arrays)), None)
         raise TypeError(f"numpy's {ufunc.__name__} has no gradient rule in tensorgrad; use "
                         "the Tensor method, or t.numpy() to leave the graph")

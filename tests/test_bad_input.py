@@ -547,5 +547,5 @@ def test_a_tensor_shared_by_two_layers_is_one_parameter():
     second.weight = first.weight                          # tied weights
     model = nn.Sequential(first, second)
     assert [name for name, _ in model.named_parameters()] == [
-        "layers.0.weight", "layers.0.bias", "layers.1.bias"]
+        "0.weight", "0.bias", "1.bias"]
     tg.optim.SGD(model.parameters(), lr=0.1)              # no "same tensor twice" refusal

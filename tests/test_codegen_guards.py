@@ -324,7 +324,7 @@ def test_a_replaced_parameter_tensor_retraces():
     def change(k, state):
         if k == 3:
             linear = state["model"].layers[0]
-            linear.weight = torch.tensor(np.full((6, 4), 0.3), requires_grad=True)
+            linear.weight = torch.tensor(np.full((6, 4), 0.3, np.float32), requires_grad=True)
 
     compiled, did = agree_with_eager(build, change=change)
     assert did[3] == "traced"
@@ -347,7 +347,8 @@ def test_a_parameter_given_a_new_array_is_read_anew():
 def test_a_parameter_given_an_array_of_another_dtype_retraces():
     def build():
         state = model_state(batchnorm=False)
-        return (lambda x, y: F.cross_entropy(state["model"](x), y)), state
+        model = state["model"]
+        return (lambda x, y: F.cross_entropy(model(x.to(model.layers[0].weight.dtype)), y)), state
 
     def change(k, state):
         if k == 3:
@@ -378,7 +379,7 @@ def test_requires_grad_toggled_retraces():
 
 
 def test_a_parameter_passed_as_an_argument_gets_its_own_gradient():
-    W = [torch.tensor(np.full((4, 3), 0.1 * k), requires_grad=True) for k in range(3)]
+    W = [torch.tensor(np.full((4, 3), 0.1 * k, np.float32), requires_grad=True) for k in range(3)]
     step = codegen.compile(lambda w, x, y: F.cross_entropy(x @ w, y))
     for k in range(6):
         w = W[k % 3]
@@ -395,7 +396,7 @@ def test_a_parameter_passed_as_an_argument_gets_its_own_gradient():
 
 
 def test_an_argument_computed_by_recorded_ops_runs_eagerly():
-    w = torch.tensor(np.full((4, 3), 0.2), requires_grad=True)
+    w = torch.tensor(np.full((4, 3), 0.2, np.float32), requires_grad=True)
     step = codegen.compile(lambda h, y: F.cross_entropy(h, y))
     for k in range(3):
         x, y = batch(k)
@@ -723,7 +724,8 @@ def run_twice(step, model, change=None, calls=2, zero=True, arguments=None):
 def retraced(change):
     """explain() after a change of the documented kind, to a step that compiled."""
     model, space = linear_step(scale=1.0)
-    step = codegen.compile(eval("lambda x, y: F.cross_entropy(model(x) * scale, y)", space))
+    step = codegen.compile(eval("lambda x, y: F.cross_entropy(model(x.to(model.layers[0].weight"
+                                ".dtype)) * scale, y)", space))
     if change == "new shapes or dtypes of the arguments":
         step(*batch(0))
         return run_twice(step, model, arguments=batch(1, n=5), calls=1)
@@ -740,8 +742,7 @@ def retraced(change):
             lambda: setattr(model.layers[0], "weight", torch.randn(6, 4, requires_grad=True)),
         "`requires_grad` turned off (or on)": lambda: model.layers[0].bias.requires_grad_(False),
         "a parameter's array replaced by one of another dtype":
-            lambda: setattr(model.layers[0].weight, "data",
-                            model.layers[0].weight.data.astype(np.float64)),
+            lambda: [setattr(p, "data", p.data.astype(np.float64)) for p in model.parameters()],
     }.get(change)
     if act is not None:
         return run_twice(step, model, change=act, calls=3)

@@ -90,13 +90,13 @@ def test_sequential_parameters_modes_and_state_dict_round_trip():
     model = nn.Sequential(nn.Flatten(), nn.Linear(6, 4, generator=g), nn.BatchNorm1d(4),
                           nn.Tanh(), nn.Linear(4, 2, generator=g))
     names = [name for name, _ in model.named_parameters()]
-    assert names == ["layers.1.weight", "layers.1.bias", "layers.2.weight", "layers.2.bias",
-                     "layers.4.weight", "layers.4.bias"]
+    assert names == ["1.weight", "1.bias", "2.weight", "2.bias",
+                     "4.weight", "4.bias"]
     assert model(tg.randn(5, 2, 3)).shape == (5, 2)
     model.eval()
     assert not model[2].training
     state = model.state_dict()
-    assert "layers.2.running_mean" in state
+    assert "2.running_mean" in state
     other = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Tanh(),
                           nn.Linear(4, 2))
     other.load_state_dict(state)

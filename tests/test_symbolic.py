@@ -541,7 +541,7 @@ def test_derivation_shows_forward_chain_rule_and_simplified_result():
     kinds = [kind for kind, _, _ in work.steps()]
     assert kinds.count("raw") == kinds.count("simplified") == 3
     assert "d out/dx = 1 - tanh(x)**2  =  1 - out**2" in str(derivation("tanh"))
-    assert derivation(F.cross_entropy(tg.randn(3, 4, requires_grad=True), [0, 1, 2])
+    assert derivation(F.cross_entropy(tg.randn(3, 4, requires_grad=True), tg.tensor([0, 1, 2]))
                       .grad_fn.op).definition.name == "cross_entropy_mean"
 
 

@@ -209,7 +209,7 @@ GRAD = {
     ops.Add: lambda e, n, i, g, out, a, b: g,
     ops.Sub: lambda e, n, i, g, out, a, b: g if i == 0 else f"-{g}",
     ops.Mul: lambda e, n, i, g, out, a, b: f"{g} * {(b, a)[i]}",
-    ops.Div: lambda e, n, i, g, out, a, b: f"{g} / {b}" if i == 0 else f"-{g} * {a} / ({b} * {b})",
+    ops.Div: lambda e, n, i, g, out, a, b: f"{g} / {b}" if i == 0 else f"-{g} * ({out} / {b})",
     ops.Pow: _pow_grad,
     ops.Sum: lambda e, n, i, g, out, x: _expand_reduced(g, n.inputs[0], n.attrs["dims"],
                                                         n.attrs["keepdim"]),

@@ -225,6 +225,10 @@ class Sequential(Module):
             x = layer(x)
         return x
 
+    def children(self):
+        """The layers, named by their position ("0", "1", ...), as PyTorch names them."""
+        return ((str(i), layer) for i, layer in enumerate(self.layers))
+
     def __getitem__(self, i):
         try:
             return self.layers[i]

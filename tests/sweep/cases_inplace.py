@@ -216,17 +216,28 @@ def load_state_dict_between(decay):
 
 
 def numpy_written(lib):
+    """A write through .numpy() of a tensor that requires grad must not reach its gradient:
+    PyTorch refuses .numpy(), tensorgrad's read-only view refuses the write."""
     w = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
     loss = (w * w).sum()
-    w.numpy()[0] = 5.0
+    try:
+        w.numpy()[0] = 5.0
+    except (RuntimeError, ValueError):
+        return "refused"
     loss.backward()
     return grads_of(w)
 
 
 def numpy_of_result(lib):
+    """tensorgrad's .numpy() of a tensor that requires grad: its values, read-only."""
     w = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
-    y = w.exp()
-    return y.numpy()
+    array = w.exp().numpy()
+    return array, array.flags.writeable
+
+
+def numpy_of_result_reference(torch):
+    w = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    return w.exp().detach().numpy(), False
 
 
 def detach_numpy_written(lib):
@@ -381,7 +392,10 @@ def version_cases():
         Case("versions/load_state_dict between forward and backward (weight read)",
              load_state_dict_between(decay=True)),
         Case("versions/w.numpy()[0] = 5 (w requires grad); backward", numpy_written),
-        Case("versions/y.numpy() (y requires grad)", numpy_of_result),
+        Case("versions/y.numpy() (y requires grad)", numpy_of_result,
+             reference=numpy_of_result_reference,
+             extension="docs/engine.md: .numpy() of a tensor that requires grad is a "
+                       "read-only view, where PyTorch refuses"),
         Case("versions/w.detach().numpy()[0] = 5; backward", detach_numpy_written),
         Case("versions/w.data[0] = 5; backward", data_written),
         Case("versions/with no_grad(): w -= 0.1; backward", leaf_changed_under_no_grad),

@@ -211,10 +211,11 @@ def one_hot_assumed(rows):
     target = np.abs(RNG.standard_normal((3, 4)))
     target = target / target.sum(1, keepdims=True) * rows
 
-    def run(lib):
+    def run(lib):           # the assumption is checked in anomaly mode (docs/symbolic.md)
         x = lib.tensor(logits, requires_grad=True)
-        out = symbolic().builtin_op("cross_entropy_mean")(x, lib.tensor(target))
-        backprop(lib, out)
+        with lib.detect_anomaly():
+            out = symbolic().builtin_op("cross_entropy_mean")(x, lib.tensor(target))
+            backprop(lib, out)
         return {"out": out, "x.grad": x.grad}
 
     def reference(torch):
