@@ -151,10 +151,14 @@ def _no_bool_power(a, b):
 
 def _same_dtype_matmul(a, b):
     da, db = _dtype_of(a), _dtype_of(b)
-    if (da != db or da.kind == "b") and {da.kind, db.kind} <= set("biuf"):
-        what = "bool tensors" if da == db else f"{da} @ {db}"
-        raise TypeError(f"matmul: {what}: the operands need one dtype, and not bool (PyTorch "
-                        "refuses them too); convert with .float() or .to(dtype)")
+    if not {da.kind, db.kind} <= set("biuf"):
+        return                                          # not numbers: refused later
+    if da != db:
+        raise TypeError(f"matmul: {da} @ {db}: the operands need the same dtype (as in "
+                        "PyTorch); convert one with .to(dtype)")
+    if da.kind == "b":
+        raise TypeError("matmul: bool tensors cannot be multiplied (as in PyTorch); convert "
+                        "with .float()")
 
 
 # Binary ops PyTorch refuses for some dtypes, where numpy would answer: refused here too.
