@@ -113,6 +113,18 @@ def test_many_ops_are_bit_exact():
     assert_bit_exact(codegen.generate(loss), loss)
 
 
+@pytest.mark.parametrize("index", [(slice(None), [2, 0, 2]), (Ellipsis, [1, 1]),
+                                   (slice(1, None, 2), None, [3, 0])])
+def test_gathers_with_slices_are_bit_exact(index):
+    """A gather's gradient is scattered with np.add.at, the index passed as a value: its
+    slices written as slice(...) (`:` is written only inside brackets)."""
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
+    index = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    loss = (x[index] ** 2 * 1.5).sum()
+    assert_bit_exact(codegen.generate(loss), loss)
+
+
 def test_fused_ops_are_written_out_as_their_derived_formulas():
     """The fused variant: cross-entropy and batchnorm appear as the statements sympy derived
     (exercises 2 and 3), run standalone, and still give the engine's gradients bit for bit."""

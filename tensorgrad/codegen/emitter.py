@@ -257,6 +257,8 @@ class Emitter:
                 parts.append("None")
             elif item is Ellipsis:
                 parts.append("...")
+            elif isinstance(item, slice) and as_value:   # `:` is written only in brackets
+                parts.append(f"slice({item.start}, {item.stop}, {item.step})")
             elif isinstance(item, slice):
                 parts.append(":".join("" if v is None else str(v)
                                       for v in (item.start, item.stop, item.step)).rstrip(":")
