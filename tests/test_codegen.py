@@ -329,6 +329,39 @@ def test_code_that_disagrees_with_eager_on_its_first_run_is_dropped():
         assert np.array_equal(w.grad.data, np.array(x, np.float32))
 
 
+def test_code_that_raises_where_eager_does_not_is_dropped_with_eager_state():
+    """Should generated code raise on its first run where eager did not (made to, by hand,
+    after its batch norm updated the running statistics), the call keeps eager's results
+    and running statistics, and the state runs eagerly from then on."""
+    from tensorgrad import nn
+    torch.manual_seed(0)
+    models = [nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    compiled = codegen.compile(lambda x: (models[1](x) ** 2).mean())
+    x = torch.randn(8, 4)
+    compiled(x)
+    (models[0](x) ** 2).mean().backward()
+    program = next(iter(compiled.programs.values())).program
+    right = program.function
+
+    def raises(*arrays):
+        right(*arrays)
+        raise FloatingPointError("made to fail")
+    program.function = raises
+    for k in range(2):
+        x = torch.randn(8, 4)
+        for m in models:
+            m.zero_grad()
+        expected, loss = (models[0](x) ** 2).mean(), compiled(x)
+        expected.backward()
+        assert compiled.last == "eager" and "disagreed" in compiled.explain()
+        assert loss.item() == expected.item()
+        for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+            assert np.array_equal(a, b), k
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert np.array_equal(p.grad.data, q.grad.data)
+
+
 class RMSNorm(torch.nn.Module):
     """A user-defined fused op as a layer: its output feeds a batchnorm below."""
 
