@@ -76,6 +76,11 @@ def index_range(index, n, op, what):
                          f"{index.min()} to {index.max()}")
 
 
+# The checks above that read the values in an array, not only its shape or dtype: code
+# generated for a step (tensorgrad.codegen.compile) makes each such call again at every run.
+VALUE_CHECKS = (index_range,)
+
+
 def checked_state(state, own, where):
     """The arrays of `state` (from a `state_dict()`), checked against `own`, the same names
     mapped to what they will be copied into: the names, the dtypes (numbers) and every

@@ -144,13 +144,17 @@ def one_hot(tensor, num_classes=-1):
     if num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be -1 (one more than the largest "
                          f"index) or at least 0, got {num_classes}")
-    if num_classes == -1:
+    found = num_classes == -1
+    if found:
         if not index.size:
             raise ValueError("one_hot: cannot tell the number of classes from an empty tensor; "
                              "pass num_classes")
         num_classes = max(int(index.max()) + 1, 0)
     index_range(index, num_classes, "one_hot", "indices")
-    return Tensor._wrap(np.eye(num_classes, dtype=DEFAULT_INT)[index], None)
+    out = np.eye(num_classes, dtype=DEFAULT_INT)[index]
+    if not found:                       # so generated code can build it again (found, its
+        note_derived(out, "one_hot", index)     # shape would depend on the values)
+    return Tensor._wrap(out, None)
 
 
 def log_softmax(input, dim=None):

@@ -113,6 +113,18 @@ def test_many_ops_are_bit_exact():
     assert_bit_exact(codegen.generate(loss), loss)
 
 
+@pytest.mark.parametrize("index", [(slice(None), [2, 0, 2]), (Ellipsis, [1, 1]),
+                                   (slice(1, None, 2), None, [3, 0])])
+def test_gathers_with_slices_are_bit_exact(index):
+    """A gather's gradient is scattered with np.add.at, the index passed as a value: its
+    slices written as slice(...) (`:` is written only inside brackets)."""
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
+    index = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    loss = (x[index] ** 2 * 1.5).sum()
+    assert_bit_exact(codegen.generate(loss), loss)
+
+
 def test_fused_ops_are_written_out_as_their_derived_formulas():
     """The fused variant: cross-entropy and batchnorm appear as the statements sympy derived
     (exercises 2 and 3), run standalone, and still give the engine's gradients bit for bit."""
@@ -315,6 +327,39 @@ def test_code_that_disagrees_with_eager_on_its_first_run_is_dropped():
         assert compiled.last == "eager" and "disagreed" in compiled.explain()
         assert loss.item() == float(np.dot(w.data, x))
         assert np.array_equal(w.grad.data, np.array(x, np.float32))
+
+
+def test_code_that_raises_where_eager_does_not_is_dropped_with_eager_state():
+    """Should generated code raise on its first run where eager did not (made to, by hand,
+    after its batch norm updated the running statistics), the call keeps eager's results
+    and running statistics, and the state runs eagerly from then on."""
+    from tensorgrad import nn
+    torch.manual_seed(0)
+    models = [nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    compiled = codegen.compile(lambda x: (models[1](x) ** 2).mean())
+    x = torch.randn(8, 4)
+    compiled(x)
+    (models[0](x) ** 2).mean().backward()
+    program = next(iter(compiled.programs.values())).program
+    right = program.function
+
+    def raises(*arrays):
+        right(*arrays)
+        raise FloatingPointError("made to fail")
+    program.function = raises
+    for k in range(2):
+        x = torch.randn(8, 4)
+        for m in models:
+            m.zero_grad()
+        expected, loss = (models[0](x) ** 2).mean(), compiled(x)
+        expected.backward()
+        assert compiled.last == "eager" and "disagreed" in compiled.explain()
+        assert loss.item() == expected.item()
+        for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+            assert np.array_equal(a, b), k
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert np.array_equal(p.grad.data, q.grad.data)
 
 
 class RMSNorm(torch.nn.Module):

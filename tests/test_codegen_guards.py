@@ -619,28 +619,103 @@ def test_an_array_made_in_a_way_code_cannot_repeat_runs_eagerly():
     assert did == ["eager"] * 6 and "cannot repeat" in compiled.explain()
 
 
-def test_a_negative_target_is_refused_as_eager_refuses_it():
-    """The code's one-hot would take target -1 from the end; eager refuses it, after its
-    batch norm has updated the running statistics. The compiled step does the same."""
-    ours, theirs = model_state(), model_state()
-    step = codegen.compile(lambda x, y: F.cross_entropy(ours["model"](x), y))
+# ---------------------------------------------------------------- eager's checks of values
+
+def lookup_state():
+    torch.manual_seed(0)
+    return {"emb": nn.Embedding(5, 4), "bn": nn.BatchNorm1d(4), "lin": nn.Linear(4, 5)}
+
+
+# Steps on (x, i) that check the indices i, and whether eager checks them before its batch
+# norm updates the running statistics (then a refused call changes nothing).
+CHECKED = {
+    "embedding": (lambda s, x, i: (s["lin"](s["bn"](x + s["emb"](i))) ** 2).mean(), True),
+    "cross_entropy": (lambda s, x, i: F.cross_entropy(s["lin"](s["bn"](x)), i), False),
+    "one_hot": (lambda s, x, i: (F.one_hot(i, 5) * s["lin"](s["bn"](x))).sum(), True),
+    # indices cast in the step: the code checks them once computed, after its batch norm
+    "embedding of a cast": (lambda s, x, i: ((s["bn"](x) + s["emb"](i.to(torch.int32).long()))
+                                             ** 2).mean(), False),
+    # no check of eager's own: numpy refuses 7 (and takes -1 from the end, as PyTorch does)
+    "indexing": (lambda s, x, i: (s["bn"](x)[:, i] ** 2).mean(), False),
+}
+
+
+def state_arrays(state):
+    return [a.copy() for m in state.values() for a in m.state_dict().values()]
+
+
+def call(step, state, x, i):
+    """(loss, gradients) of one call, or the exception it raised, with every parameter's
+    .grad set to 0.5 before it (a gradient delivered would change them)."""
+    leaves = [p for m in state.values() for p in m.parameters()]
+    for p in leaves:
+        p.grad = torch.full_like(p, 0.5)
+    try:
+        loss = step(x, i)
+    except Exception as error:
+        return error
+    return loss.item(), [p.grad.numpy().copy() for p in leaves]
+
+
+@pytest.mark.parametrize("bad", [[-1, 2, 0, 1, 2, 3, 0, 1], [7, 2, 0, 1, 2, 3, 0, 1]])
+@pytest.mark.parametrize("use", CHECKED)
+def test_compiled_code_refuses_what_eager_refuses(use, bad):
+    """Indices out of range after the step was compiled on valid ones: the compiled call
+    raises eager's error, delivers no gradient and leaves the state as eager does (or, if
+    eager takes them, gives eager's results)."""
+    fn, checked_first = CHECKED[use]
+    ours, theirs = lookup_state(), lookup_state()
+    step = codegen.compile(lambda x, i: fn(ours, x, i))
+
+    def eager(x, i):
+        loss = fn(theirs, x, i)
+        loss.backward()
+        return loss
+
     for k in range(4):
-        x, y = batch(k)
+        x, i = batch(k, classes=4)
         if k == 3:
-            y.data[2] = -1
-        for state in (ours, theirs):
-            state["model"].zero_grad()
-            if k < 3:
-                (step(x, y) if state is ours else
-                 F.cross_entropy(theirs["model"](x), y).backward())
-                continue
-            with pytest.raises(IndexError, match=r"cross_entropy: target classes must lie"):
-                step(x, y) if state is ours else F.cross_entropy(theirs["model"](x), y)
-        if k == 2:
-            assert step.last == "compiled"
-    assert "negative" in step.explain()
-    for a, b in zip(ours["model"].state_dict().values(), theirs["model"].state_dict().values()):
-        assert np.array_equal(a, b)
+            i, before = torch.tensor(bad), state_arrays(ours)
+        expected, got = call(eager, theirs, x, i), call(step, ours, x, i)
+        assert k == 3 or not isinstance(expected, Exception), expected
+        if isinstance(expected, Exception):
+            assert type(got) is type(expected) and str(got) == str(expected), (got, expected)
+            assert all(np.array_equal(p.grad.numpy(), np.full(p.shape, 0.5, p.dtype))
+                       for m in ours.values() for p in m.parameters())
+            assert step.last == "eager" and "the generated code raised" in step.explain()
+            if checked_first:
+                assert all(map(np.array_equal, state_arrays(ours), before))
+        else:
+            assert got[0] == expected[0] and all(map(np.array_equal, got[1], expected[1]))
+            assert step.last == ("traced" if k == 0 else "compiled"), (k, step.explain())
+        assert all(map(np.array_equal, state_arrays(ours), state_arrays(theirs)))
+    assert use == "indexing" or isinstance(expected, IndexError)
+
+
+def test_the_code_checks_its_arguments_first_and_standalone_code_does_not():
+    emb = nn.Embedding(5, 3)
+    step = codegen.compile(lambda i: emb(i).sum())
+    i = torch.tensor([1, 2])
+    step(i)
+    emb.zero_grad()
+    lines = step.source(i).splitlines()
+    assert lines[2] == "    _index_range(i, 5, 'Embedding', 'indices')"
+    assert "index_range" not in codegen.generate(emb(i).sum(), {"i": i}).source
+
+
+def test_a_one_hot_whose_classes_are_found_from_the_values_runs_eagerly():
+    """F.one_hot(y) with no num_classes: its shape comes from the largest index, so the
+    code cannot build it again."""
+    def build():
+        state = model_state(batchnorm=False)
+        return (lambda x, y: (F.one_hot(y)[:, -1:] * state["model"](x)).sum()), state
+
+    def inputs(k):
+        x, y = batch(k)
+        return x, torch.tensor([0, 1] * 4) if k % 2 else y
+
+    compiled, did = agree_with_eager(build, inputs=inputs)
+    assert did == ["eager"] * 6 and "cannot repeat" in compiled.explain()
 
 
 # ---------------------------------------------------------------- modes and the cache
@@ -754,7 +829,7 @@ def retraced(change):
 def ran_eagerly(cause):
     """explain() after a call of a step of the documented kind."""
     model, space = linear_step(calls={"n": 0}, offset=torch.zeros(3),
-                               words=["w"] * 5000, np=np)
+                               words=["w"] * 5000, np=np, emb=nn.Embedding(3, 3))
     bodies = {
         "a tensor's value": "F.cross_entropy(model(x) * x.sum().item(), y)",
         "random numbers drawn": "F.cross_entropy(model(x) + torch.randn(3), y)",
@@ -765,6 +840,7 @@ def ran_eagerly(cause):
                                           "F.cross_entropy(model(x), y)][1]",
         "the step changes an array": "[offset.__iadd__(1.0), F.cross_entropy(model(x) + offset, "
                                      "y)][1]",
+        "a check of values": "F.cross_entropy(model(x) + emb([0, 1, 2, 0, 1, 2, 0, 1]), y)",
         "the step reaches a container": "F.cross_entropy(model(x), y) + 0 * len(words)",
         "a tensor that requires grad": "F.cross_entropy(model(x) * torch.ones(3, "
                                        "requires_grad=True), y)",
@@ -786,7 +862,7 @@ def ran_eagerly(cause):
             model.zero_grad()
             step(*batch(0))
         return step.explain().replace("scale['value']", "scale")
-    if cause.startswith("a negative target"):
+    if cause.startswith("a value eager refuses"):
         step = codegen.compile(lambda x, y: F.cross_entropy(model(x), y))
         run_twice(step, model)
         x, y = batch(1)
@@ -807,6 +883,37 @@ def ran_eagerly(cause):
     right = program.function
     program.function = lambda *arrays: [a + 1 for a in right(*arrays)]
     return run_twice(step, model, calls=1)
+
+
+def refusals():
+    """(step body, bad indices, exception name, message) of each row of the table of
+    eager's checks."""
+    table = CHECKS[CHECKS.index("### Eager's checks and errors"):]
+    table = table[table.index("|---"):]
+    rows = table[:table.index("\n\n")].splitlines()[1:]
+    return [re.fullmatch(r"\| `([^`]*)`.* \| `(\[.*\])` \| `(\w+): (.*)` \|", row).groups()
+            for row in rows]
+
+
+@pytest.mark.parametrize("body, bad, kind, message", refusals())
+def test_the_checks_of_values_are_as_documented(body, bad, kind, message):
+    torch.manual_seed(0)
+    space = {"F": F, "emb": nn.Embedding(5, 3), "W": torch.randn(3, 5, requires_grad=True),
+             "C": torch.randn(5, 3, requires_grad=True), "x": torch.randn(2, 3)}
+    leaves = [space["emb"].weight, space["W"], space["C"]]
+    step = codegen.compile(eval(f"lambda i: {body}", space))
+    for _ in range(3):
+        for p in leaves:
+            p.grad = None
+        step(torch.tensor([1, 2]))
+    assert step.last == "compiled"
+    for p in leaves:
+        p.grad = None
+    with pytest.raises(Exception) as raised:
+        step(torch.tensor(eval(bad)))
+    assert type(raised.value).__name__ == kind and str(raised.value) == message
+    assert "the generated code raised" in step.explain()
+    assert all(p.grad is None for p in leaves)
 
 
 @pytest.mark.parametrize("change, text", documented("### What traces again"))

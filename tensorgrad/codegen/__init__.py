@@ -13,8 +13,8 @@ as the statements of their sympy-derived kernels: exercises 2 and 3.
 that on later calls with inputs of the same shapes and dtypes, for as long as nothing else
 the step reads has changed (re-tracing otherwise, or running eagerly what code could not
 reproduce): the same losses and gradients as eager, without the per-op cost of building a
-graph. Code made to run also reuses values already computed and frees each array after
-its last use.
+graph. Code made to run also reuses values already computed, frees each array after its
+last use, and makes eager's checks of the values it reads (indices within range).
 
 Layout, one way: `rules` (each op as source) <- `emitter` (statements, names, passes) <-
 `program` (generate); `guards` (what a step reaches, and the check that it is unchanged)

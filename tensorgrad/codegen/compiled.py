@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import _anomaly, _deliver, is_grad_enabled, tracing, traced_effects
 from ..tensor import Tensor
-from .emitter import RunEagerly, identifier
+from .emitter import identifier
 from .guards import State, render
 from .program import generate
 from .rules import CodegenError
@@ -25,9 +25,11 @@ def compile(step, max_programs=8):
     can reach: closure variables, globals, modules' training flags, which tensors are the
     parameters). Otherwise the step is traced again; a step whose results the code could
     not reproduce (it reads tensor values into Python, draws random numbers, computes
-    arrays outside the graph, changes its own state) runs eagerly. `explain()` says what
-    the latest call did and why. At most `max_programs` programs are kept, the least
-    recently used dropped first. Usable as a decorator.
+    arrays outside the graph, changes its own state) runs eagerly. The code checks the
+    values eager checks (indices in range); should it raise, the call runs eagerly, from
+    the state before it, and raises eager's error. `explain()` says what the latest call
+    did and why. At most `max_programs` programs are kept, the least recently used dropped
+    first. Usable as a decorator.
     """
     return CompiledStep(step, max_programs)
 
@@ -90,10 +92,16 @@ class CompiledStep:
         if not program.checked:
             return self._check(entry, args)
         self.last, self.reason = "compiled", None
+        kept = [t._data.copy() for t in program.effects]
         try:
             loss, *grads = program.function(*_arrays(program.sources, args))
-        except RunEagerly as why:
-            return self._run_eagerly(args, f"{why}: eager's own check applies")
+        except Exception as error:
+            # a check eager makes too (an index out of range), or numpy's own error: undo
+            # what the code updated, and run the call eagerly, to raise eager's own error
+            _restore(program.effects, kept)
+            return self._run_eagerly(args, (
+                f"the generated code raised {type(error).__name__} ({error}); eager ran in "
+                "its place, from the state before the call (eager's own errors apply)"))
         for target in reversed(program.targets):
             g = grads.pop()                     # held only here, unless shared: as in backward
             _deliver(args[target] if type(target) is int else target, g)
@@ -162,7 +170,8 @@ class CompiledStep:
             if reason is None:
                 try:
                     program = generate(loss, inputs, fname, standalone=False,
-                                       constants=functools.partial(_writable, watch, state))
+                                       constants=functools.partial(_writable, watch, state),
+                                       checks=watch.checks)
                 except (CodegenError, ValueError) as error:
                     reason = f"no code could be generated: {error}"
         if program is not None:
@@ -214,12 +223,17 @@ class CompiledStep:
         program = entry.program
         targets = [args[t] if type(t) is int else t for t in program.targets]
         kept = [t.grad for t in targets]
-        state = [t.data.copy() for t in program.effects]
+        state = [t._data.copy() for t in program.effects]
         loss = self._eager(args)
-        for t, before in zip(program.effects, state):       # updated once, by our code
-            t.data[...] = before
-        ours, *grads = program.function(*_arrays(program.sources, args))
-        same = np.array_equal(np.asarray(ours), loss._data, equal_nan=True) and all(
+        eagers = [t._data.copy() for t in program.effects]
+        _restore(program.effects, state)                    # updated once, by our code
+        try:
+            ours, *grads = program.function(*_arrays(program.sources, args))
+        except Exception:                                   # where eager did not raise
+            _restore(program.effects, eagers)
+            ours, grads = None, ()
+        same = ours is not None and np.array_equal(
+            np.asarray(ours), loss._data, equal_nan=True) and all(
             t.grad is not None and np.array_equal(
                 t.grad._data, g if before is None else before._data + g, equal_nan=True)
             for t, before, g in zip(targets, kept, grads))
@@ -232,6 +246,12 @@ class CompiledStep:
                             "the function compute values from its inputs outside the graph?)")
             self.last, self.reason = "eager", entry.reason
         return loss
+
+
+def _restore(tensors, arrays):
+    """Put back the values of tensors the code updates in place (running statistics)."""
+    for t, before in zip(tensors, arrays):
+        t._data[...] = before
 
 
 def _arrays(sources, args):

@@ -84,6 +84,7 @@ class Emitter:
             array = value._data if isinstance(value, Tensor) else value
             self.arg_of[id(array)] = self.fresh(identifier(name, "x"))
             self.args.append((self.arg_of[id(array)], array))
+        self.inputs = set(self.arg_of)  # ids of the arrays given as `inputs`
         self.derived = {}           # id(array) -> its name, for constants rebuilt in the code
         self.values = {}            # id(array) -> the name of the graph value it is
         self.effects = []           # tensors the code updates in place (running statistics)
@@ -92,7 +93,6 @@ class Emitter:
         self.known = {}             # ast.dump of an expression -> (its name, names it reads)
         self.aliases = set()        # names given to a value another name already holds
         self.prologue = []          # checks of the arguments, run before anything else
-        self.late_checks = False    # a check that runs after the code may have changed state
 
     def fresh(self, base):
         name, k = base, 1
@@ -199,30 +199,64 @@ class Emitter:
     def _rebuild(self, array, recipe):
         """A constant computed from other arrays (a one-hot of the targets): computed again."""
         _, kind, sources = recipe
-        if kind == "one_hot":
-            target, = sources
+        if kind == "one_hot":                   # of cross_entropy's targets, F.one_hot's
+            index, = sources
             name = self.fresh("one_hot")
             self.derived[id(array)] = name
-            target = self.const(target, "target")
-            if self.constants is not None:
-                self._no_negative(target)
-            self.line(f"{name} = np.zeros({array.shape}, np.{array.dtype})", array.shape)
-            self.line(f"{name}[np.arange({len(sources[0])}), {target}] = 1")
+            target = self.const(index, "target")
+            if index.ndim == 1:
+                self.line(f"{name} = np.zeros({array.shape}, np.{array.dtype})", array.shape)
+                self.line(f"{name}[np.arange({len(index)}), {target}] = 1")
+            else:                               # row `target` of the identity, for each
+                self.line(f"{name} = np.eye({array.shape[-1]}, dtype=np.{array.dtype})"
+                          f"[{target}]", array.shape)
             return name
         raise CodegenError(f"codegen: no recipe for a constant made by {kind!r}")
 
-    def _no_negative(self, target):
-        """In code run again on new values: cross_entropy refuses a negative target, which
-        the one-hot's indexing would silently take from the end; the code raises RunEagerly
-        instead, before it changes anything when `target` is an argument."""
-        refuse = self.globals_name(RunEagerly, "RunEagerly")
-        check = (f"if np.minimum.reduce({target}, None) < 0: raise {refuse}('a target of "
-                 "cross_entropy is negative')")
-        if target in {name for name, _ in self.args}:
-            self.prologue.append(check)
-        else:
-            self.line(check)
-            self.late_checks = True
+    def repeat_check(self, check, arguments):
+        """In code run again on new values: the call `check(*arguments.values())` the step
+        made of the values in some arrays (`checks.VALUE_CHECKS`), made again by the code
+        at every call, if it reads any of those arrays anew (an argument, the state, or
+        computed from them). It comes first in the code when it reads only arguments;
+        otherwise right after its arrays are computed (`CompiledStep` then undoes what the
+        code changed before, should it raise). An array that can be none of these (made by
+        numpy in the step) is refused: the code could not check it."""
+        arrays = [a for a in arguments.values() if isinstance(a, np.ndarray)]
+        if self.constants is None or not any(map(self._read_anew, arrays)):
+            return                              # the values are written in: checked once
+        names = {what: self.const(a, what) for what, a in arguments.items()
+                 if isinstance(a, np.ndarray)}
+        values = [names[what] if what in names else
+                  repr(a) if isinstance(a, (str, int, float, bool, type(None))) else
+                  self.globals_name(a, what) for what, a in arguments.items()]
+        text = f"{self.globals_name(check, check.__name__)}({', '.join(values)})"
+        if text in self.prologue or text in self.lines:
+            return
+        parameters = {name for name, _ in self.args}
+        if all(n in parameters or not n.isidentifier() for n in names.values()):
+            self.prologue.append(text)
+            return
+        made = [k for k, line in enumerate(self.lines)    # not through `line`: the check
+                if line.split(" = ", 1)[0] in names.values()]   # changes no array
+        self.lines.insert(max(made) + 1 if made else len(self.lines), text)
+
+    def _read_anew(self, array):
+        """Whether the code reads the values of `array` anew at every call, rather than
+        having them written into it (made from Python numbers in the step)."""
+        key = id(array)
+        if key in self.inputs or key in self.derived or key in self.values:
+            return True
+        recipe = derived_constants.get(key)
+        if recipe is not None and recipe[0]() is array:
+            return True
+        try:
+            return self.constants(array) is not True
+        except CodegenError:
+            raise CodegenError(
+                f"codegen: the step checks the values of a {array.dtype} array of shape "
+                f"{array.shape} that it made in a way generated code cannot repeat (with "
+                "numpy, from a list...): the code could not make the same check; pass it "
+                "as a tensor argument, or make it before the step") from None
 
     def _replay(self, array, how):
         """An array the step computed outside the graph, from arguments, the state it reads,
@@ -257,6 +291,8 @@ class Emitter:
                 parts.append("None")
             elif item is Ellipsis:
                 parts.append("...")
+            elif isinstance(item, slice) and as_value:   # `:` is written only in brackets
+                parts.append(f"slice({item.start}, {item.stop}, {item.step})")
             elif isinstance(item, slice):
                 parts.append(":".join("" if v is None else str(v)
                                       for v in (item.start, item.stop, item.step)).rstrip(":")
@@ -313,11 +349,6 @@ class Emitter:
         name = self.fresh("_" + base.lstrip("_"))
         self.globals[name] = value
         return name
-
-
-class RunEagerly(Exception):
-    """Raised by generated code when a call's values need a check that only the eager run
-    makes (then the call runs eagerly, and eager's own check applies)."""
 
 
 class _Replayed:

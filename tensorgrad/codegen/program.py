@@ -35,7 +35,8 @@ class Program:
         return self.function(*arrays)
 
 
-def generate(loss, inputs=None, fname="forward_backward", standalone=True, constants=None):
+def generate(loss, inputs=None, fname="forward_backward", standalone=True, constants=None,
+             checks=()):
     """The forward and backward pass of the graph ending in `loss`, as a Program.
 
     `loss` is a tensor with a recorded graph (a single element: its gradient starts at 1).
@@ -46,6 +47,9 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
     With `standalone` (the default) the code needs only numpy, and an op with no source
     form raises CodegenError naming it; otherwise such ops are called through the op table.
     `constants` decides which other arrays may be written into the code (`Emitter.const`).
+    `checks` are the calls of value checks made while the graph was recorded, as
+    (function, {parameter: argument}): code run again on new values makes them again
+    (`Emitter.repeat_check`); standalone code leaves them out.
     """
     root = loss._node
     if root is None or root.op is None:
@@ -91,6 +95,9 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
             if array is node.out:
                 _effect(e, function, node, arguments)
 
+    if not e.standalone:
+        for check, arguments in checks:
+            e.repeat_check(check, arguments)
     e.line("")
     e.line("# backward pass")
     dname, borrowed = {}, set()
@@ -125,9 +132,6 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
 
     returned = [var[root]] + [dname.get(n, f"np.zeros_like({var[n]})") for n in leaves]
     e.line(f"return {', '.join(returned)}")
-    if e.late_checks and e.effects:
-        raise CodegenError("codegen: a check of values computed in the step would come after "
-                           "the code updates state (batch norm's running statistics)")
     e.lines = e.prologue + e.lines
     if not e.standalone:
         e.lines = free_early(e.lines)

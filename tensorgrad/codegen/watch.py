@@ -1,6 +1,6 @@
 """Watching a step while it is traced: what it did that generated code could not repeat.
 
-Generated code replays the ops of one run. Three things in that run it cannot replay, so
+Generated code replays the ops of one run. Two things in that run it cannot replay, so
 a step that does them runs eagerly instead; `Watch` sees them by following the calls the
 step makes (Python's profiling hook, as a debugger would, and only while tracing):
 
@@ -11,7 +11,8 @@ step makes (Python's profiling hook, as a debugger would, and only while tracing
 - **random numbers drawn**: a call of tensorgrad's random functions (`randn`, `rand`,
   `randint`, `multinomial`, and anything else that takes numbers from a tensorgrad
   Generator) or a reseeding, or a change in the state of numpy's or Python's global random
-  generator or of any generator the step can reach: the code would replay the first draw;
+  generator or of any generator the step can reach: the code would replay the first draw.
+
 It also notes where each array made during the step outside the graph came from, so
 the code can have it again:
 
@@ -25,6 +26,10 @@ the code can have it again:
 
 Any other array made during the step (by numpy, or by `argmax`, `torch.tensor(t)` and
 the like) cannot be had again, and a graph that reads one is refused.
+
+Last, it notes each call of a check of array values (`checks.VALUE_CHECKS`: the indices of
+an embedding or the targets of cross_entropy must lie in [0, n)) and what it was given,
+so the code can check the new values of those arrays at every call as eager would.
 """
 import pickle
 import random
@@ -32,7 +37,7 @@ import sys
 
 import numpy as np
 
-from .. import creation, ops
+from .. import checks, creation, ops
 from ..autograd import is_grad_enabled
 from ..tensor import Tensor, _as_index, _constant, apply
 from .guards import _PACKAGE, _SCALARS, is_library_file
@@ -47,6 +52,7 @@ _METADATA = {f.__code__ for f in (                 # they return shapes and flag
 _MADE = {_constant.__code__: "value", Tensor.__init__.__code__: "data",
          _as_index.__code__: "index"}
 _COMPUTED = {apply.__code__: "op", Tensor.to.__code__: "cast", Tensor._compare.__code__: "compare"}
+_VALUE_CHECKS = {f.__code__: f for f in checks.VALUE_CHECKS}
 _UNKNOWN = object()          # an argument this module expected and did not find: not Python data
 _in_package = {}
 
@@ -99,12 +105,13 @@ def _is_values(value):
 
 class Watch:
     """A context in which the step is traced. Afterwards: `reads` and `draws` (where the
-    step read values or drew random numbers), and `python`, the arrays made from Python
-    data (by id, with a copy of their values to see later changes). `generators` are the
+    step read values or drew random numbers), `python`, the arrays made from Python
+    data (by id, with a copy of their values to see later changes), and `checks`, the
+    calls of value checks made (function, {parameter: argument}). `generators` are the
     random number generators the step can reach, besides the global ones."""
 
     def __init__(self, generators=()):
-        self.reads, self.draws = [], []
+        self.reads, self.draws, self.checks = [], [], []
         self.python, self.computed = {}, {}
         self._pending, self._computing = {}, {}
         self._generators = list(_GLOBAL_GENERATORS) + list(generators)
@@ -147,6 +154,8 @@ class Watch:
         if event == "call":
             if code in _DRAWS:
                 self.draws.append(f"{frame.f_back.f_code.co_name} at {_site(frame)}")
+            if code in _VALUE_CHECKS:
+                self.checks.append((_VALUE_CHECKS[code], dict(frame.f_locals)))
             arguments = frame.f_locals
             made = self._made(code, arguments)
             if made is not None:
