@@ -8,6 +8,8 @@ derivative, compiled to numpy once per dtype.
 The op table's own elementwise ops (exp, tanh, ...) keep their hand-written gradients at run
 time; their derived derivatives are there to read and to check the hand-written ones against.
 """
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -23,14 +25,16 @@ DOMAINS = {"real": {"real": True}, "positive": {"positive": True}}
 class LocalDerivative:
     """The derivation of an elementwise op's local derivative(s), for display and compiling.
 
-    `formula` is the forward (a sympy expression of `variables`); `raw[v]` is sympy's
+    `formula` is the forward (a sympy expression of `variables`) and `computed` the form
+    the forward is compiled from, if another (see `forward_form`); `raw[v]` is sympy's
     derivative with respect to v, `simplified[v]` the form tensorgrad uses, which may be
     written with `out`, the op's output.
     """
 
-    def __init__(self, name, formula, variables, raw, simplified, out):
+    def __init__(self, name, formula, variables, raw, simplified, out, computed=None):
         self.name, self.formula, self.variables = name, formula, variables
         self.raw, self.simplified, self.out = raw, simplified, out
+        self.computed = computed if computed != formula else None
 
     def __getitem__(self, variable):
         """The simplified derivative with respect to the variable named `variable`."""
@@ -51,6 +55,8 @@ class LocalDerivative:
 
     def __str__(self):
         lines = [f"{self.name}: out = {self.formula}"]
+        if self.computed is not None:
+            lines[0] += f"  =  {self.computed}"
         for v in self.variables:
             line = f"  d out/d{v} = {self.raw[v]}"
             if self.simplified[v] != self.raw[v]:
@@ -63,8 +69,11 @@ class LocalDerivative:
             f"d/d{v} = {self.simplified[v]}" for v in self.variables) + ">"
 
     def latex(self):
-        """The derivation as LaTeX lines: the forward, then each derivative, raw = simplified."""
+        """The derivation as LaTeX lines: the forward (formula = form computed, if another),
+        then each derivative, raw = simplified."""
         lines = [rf"\mathrm{{out}} = {sp.latex(self.formula)}"]
+        if self.computed is not None:
+            lines[0] += f" = {sp.latex(self.computed)}"
         for v in self.variables:
             line = rf"\frac{{\partial\,\mathrm{{out}}}}{{\partial {sp.latex(v)}}} = {sp.latex(self.raw[v])}"
             if self.simplified[v] != self.raw[v]:
@@ -109,16 +118,20 @@ def parse_formula(name, formula, variables=("x",), domain="real", constants=None
 
 
 def derive_local(name, formula, variables=("x",), domain="real", constants=None,
-                 forward=None):
+                 forward=None, computed=None):
     """Differentiate an elementwise formula with respect to each variable, and simplify.
     `forward`, the numpy function that will compute the output, if known, lets the choice
-    of form see the output as it will really be (see stability.Probe)."""
+    of form see the output as it will really be (see stability.Probe); `computed`, the
+    form it was compiled from, is shown with the derivation."""
     expr, symbols = parse_formula(name, formula, variables, domain, constants)
     out = output_symbol(expr)
     raw = {v: differentiate(name, expr, v) for v in symbols}
-    simplified = {v: _simplest(raw[v], expr, symbols, out, domain == "positive", forward)
+    simpler = simpler_formula(expr)
+    simplified = {v: _simplest(raw[v], expr, symbols, out, domain == "positive", forward,
+                               also=() if simpler is None else
+                               [(differentiate(name, simpler, v), simpler)])
                   for v in symbols}
-    return LocalDerivative(name, expr, symbols, raw, simplified, out)
+    return LocalDerivative(name, expr, symbols, raw, simplified, out, computed)
 
 
 def differentiate(name, expr, v):
@@ -141,7 +154,22 @@ def output_symbol(expr):
     return sp.Symbol("out", real=True)
 
 
-def _simplest(d, expr, symbols, out, positive=False, forward=None):
+def simpler_formula(expr):
+    """sympy's simplification of a small formula if it is cheaper, else None: the
+    lecture's tanh written as (exp(2*x) - 1)/(exp(2*x) + 1) is tanh(x). (Cached: the
+    forward's form and the derivatives both ask.)"""
+    if cost(expr) > MAX_SIMPLIFY_FORMULA_COST:
+        return None
+    simpler = _simplify(expr)
+    return simpler if cost(simpler) < cost(expr) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _simplify(expr):
+    return sp.simplify(expr)
+
+
+def _simplest(d, expr, symbols, out, positive=False, forward=None, also=()):
     """The best correct form of the derivative `d` of `expr`: accurate, then cheap, then
     written with `out`.
 
@@ -150,14 +178,21 @@ def _simplest(d, expr, symbols, out, positive=False, forward=None):
     1 - out**2); each of those with a variable written through the output, when the
     formula has a single real inverse (x = log(out/(1 - out)) turns sigmoid's
     exp(-x)*out**2 into out*(1 - out)); and the numerically safe rewrites of all of them
-    (stability.stable_rewrites: softplus's 1 - exp(-out) as -expm1(-out)).
+    (stability.stable_rewrites: softplus's 1 - exp(-out) as -expm1(-out)). `also` adds
+    pairs (derivative of a simpler form of the formula, that form), each as it is and
+    with the form replaced by `out`: the derivative of (exp(x) - exp(-x))/(exp(x) + exp(-x))
+    is NaN at 100 in float32 whatever its form, tanh(x)'s is 1 - out**2.
 
-    A candidate may not divide by a quantity that can be 0 unless `d` already does (log's
-    1/x must not become out/(x*out): log(x) is 0 at x = 1). Of the rest, the one with the
-    fewest inaccurate points at float32's and float64's extremes wins (stability.Probe),
-    then the cheapest (sympy's operation count), then one that reuses the output.
+    A candidate may not divide by a quantity that can be 0 unless `d` already does
+    (`_without_new_zero_divisors`). Of the rest, the one with the fewest inaccurate points
+    at float32's and float64's extremes wins (stability.Probe), then the cheapest (sympy's
+    operation count), then one whose gradient is right even where the output it is fed
+    has rounded the derivative away, then one that reuses the output. So tanh keeps
+    1 - out**2, which is 0 at x = 10 in float32 as PyTorch's is (out rounds to 1;
+    1/cosh(x)**2 costs more), while expm1's derivative is exp(x), not out + 1, which costs
+    as much and is 0 at x = -20 in float32 (out rounds to -1).
     """
-    forms = [d, d.subs(expr, out)]
+    forms = [d, d.subs(expr, out)] + [f for a, form in also for f in (a, a.subs(form, out))]
     if cost(d) <= MAX_SIMPLIFY_COST:
         forms.append(sp.simplify(d))
     if cost(expr) <= MAX_SOLVE_COST:
@@ -167,18 +202,48 @@ def _simplest(d, expr, symbols, out, positive=False, forward=None):
                 forms += [sp.simplify(f.xreplace({v: inverse}))
                           for f in list(forms) if v in f.free_symbols]
     forms += [r for f in list(forms) for r in stable_rewrites(f)]
+    safe = _without_new_zero_divisors(forms, d, expr, out)
+    probe = Probe(expr, symbols, out, positive, forward)
+    return min(safe, key=lambda f: (probe.failures(f), cost(f), probe.failures(f, d),
+                                    out not in f.free_symbols))
+
+
+def forward_form(expr, symbols, positive=False):
+    """The form of `expr` a compiled forward computes, chosen as derivatives are
+    (`_simplest`): the fewest inaccurate points at float32's and float64's extremes, then
+    the cheapest; `expr` as written when nothing beats it.
+
+    Candidates: `expr`, a simpler form of it (`simpler_formula`: tanh(x) for the lecture's
+    (exp(2*x) - 1)/(exp(2*x) + 1), which is inf/inf = NaN at 100 in float32), and the
+    numerically safe rewrites of both (stability.stable_rewrites: log(1 + exp(x)) as
+    Max(x, 0) + log1p(exp(-|x|)), exp(x) - 1 as expm1(x), 1 + erf(u) as erfc(-u)).
+    """
+    forms = [expr] + [f for f in [simpler_formula(expr)] if f is not None]
+    forms += [r for f in list(forms) for r in stable_rewrites(f)]
+    out = output_symbol(expr)
+    forms = _without_new_zero_divisors(forms, expr, expr, out)
+    if len(forms) == 1:
+        return expr
+    probe = Probe(expr, symbols, out, positive)
+    return min(forms, key=lambda f: (probe.failures(f), cost(f)))
+
+
+def _without_new_zero_divisors(forms, reference, expr, out):
+    """`forms`, without repeats, less those that divide by a quantity that can be 0 where
+    `reference` does not (`out` stands for `expr`): log's 1/x must not become
+    out/(x*out), as log(x) is 0 at x = 1."""
     never = lambda e: never_zero(e, definition={out: expr}.get)     # noqa: E731
     canonical = lambda e: sp.expand(e.xreplace({out: expr}))        # noqa: E731
-    allowed = zero_divisors(d, never, canonical)
+    allowed = zero_divisors(reference, never, canonical)
     safe = []
     for f in forms:
         if f not in safe and zero_divisors(f, never, canonical) <= allowed:
             safe.append(f)
-    probe = Probe(expr, symbols, out, positive, forward)
-    return min(safe, key=lambda f: (probe.failures(f), cost(f), out not in f.free_symbols))
+    return safe
 
 
 MAX_SIMPLIFY_COST = 20    # sympy.simplify takes seconds on gelu_tanh's derivative
+MAX_SIMPLIFY_FORMULA_COST = 10   # tanh written with exp costs 9; gelu_tanh's 13 takes 150 ms
 MAX_SOLVE_COST = 8        # and sympy.solve on a formula that large may not finish
 
 
@@ -197,18 +262,22 @@ class ElementwiseFunction:
     """A differentiable elementwise op made from a formula: call it on a Tensor.
 
     `op` is its class in the op-table pattern: `forward` on arrays (the given numpy function,
-    or the formula compiled) and `grad_x`, the derived derivative compiled to numpy (once
-    per dtype) times the incoming gradient. `derivative` shows the derivation.
+    or `forward_form` compiled: the formula or a numerically safer form of it, see
+    `forward_form`) and `grad_x`, the derived derivative compiled to numpy times the
+    incoming gradient. `derivative` shows the derivation.
     """
 
     def __init__(self, name, formula, forward=None, domain="real", **constants):
         self.name, self.domain = name, domain
         self.formula, (x,) = parse_formula(name, formula, ("x",), domain, constants)
         differentiate(name, self.formula, x)     # what sympy cannot do is named before numpy
+        self.forward_form = None if forward else forward_form(
+            self.formula, (x,), domain == "positive")
         self.forward_kernel = forward or compile_elementwise(
-            f"{name}_forward", self.formula, (x,))
+            f"{name}_forward", self.forward_form, (x,))
         self.derivative = derive_local(name, self.formula, ("x",), domain,
-                                       forward=self.forward_kernel)
+                                       forward=self.forward_kernel,
+                                       computed=self.forward_form)
         self._grad = compile_elementwise(f"{name}_derivative",
                                          self.derivative.simplified[x],
                                          (self.derivative.out, x))

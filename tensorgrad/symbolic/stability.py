@@ -2,15 +2,18 @@
 
 softplus's derivative `1 - exp(-out)` is exact algebra, but in float32 it is 0 once out is
 below 3e-8: at x = -20 the true value 2.1e-9 cancels away. `x*exp(-x)/(1 + exp(-x))**2`
-(in silu's derivative) is inf/inf = NaN once exp(-x) overflows. So the simplifier of
-elementwise derivatives (elementwise_ops._simplest) does two things besides counting
-operations:
+(in silu's derivative) is inf/inf = NaN once exp(-x) overflows. Forwards have the same
+traps: softplus written `log(1 + exp(x))` is 0 at x = -20 and inf at 100 in float32, and
+GELU's `1 + erf(x/sqrt(2))` keeps 2 digits at -5. So the choice of an elementwise op's
+forward (elementwise_ops.forward_form) and of its derivatives (elementwise_ops._simplest)
+does two things besides counting operations:
 
 - `stable_rewrites` offers forms that avoid both traps: `1 - exp(u)` as `-expm1(u)`,
-  `log(1 + u)` as `log1p(u)`, `1 + erf(u)` as `erfc(-u)`, and a product of
-  `exp(k*u)` and `(1 + exp(u))**-m` (0 <= k <= m) as logistic factors
-  `1/((1 + exp(-u))**k * (1 + exp(u))**(m - k))`, each in (0, 1], whose overflow is
-  harmless (1/inf = 0);
+  `log(1 + u)` as `log1p(u)`, `1 + erf(u)` as `erfc(-u)`, `1 +- tanh(u)` as
+  `2/(1 + exp(-+2u))` and `1 - tanh(u)**2` as `1/cosh(u)**2`, `log(1 + exp(u))` as
+  `Max(u, 0) + log1p(exp(-|u|))`, and a product of `exp(k*u)` and `(1 + exp(u))**-m`
+  (0 <= k <= m) as logistic factors `1/((1 + exp(-u))**k * (1 + exp(u))**(m - k))`, each
+  in (0, 1], whose overflow is harmless (1/inf = 0);
 - `Probe` evaluates every candidate form in float32 and float64 at points where they are at
   their limits (0, 1e-30, ..., 800, both signs), fed the output as the op's forward
   computes it, and counts the points where the result is NaN or off by more than
@@ -22,7 +25,9 @@ Judging a form at the correctly rounded output blames the form only for what it 
 `1 - out**2` for tanh at x = 10 in float32 is 0 because out rounds to 1, as PyTorch's tanh
 backward is, and that is not the form's fault; `1 - exp(-out)` at out = 2.1e-9 is. A
 forward worse than correctly rounded is the form's problem if it uses `out`: then a form
-written with x wins.
+written with x wins. Between forms of equal cost the count against the true derivative
+decides (`Probe.failures(form, reference)`): expm1's `out + 1` is 0 at x = -20 in float32,
+as out rounds to -1, and `exp(x)`, as cheap, is right.
 """
 from collections import defaultdict
 
@@ -49,7 +54,7 @@ class erfc(sp.erfc):
 def stable_rewrites(expr):
     """Forms of `expr` that avoid cancellation and overflow (see the module), each
     rewrite alone and all together; `expr` itself is not included."""
-    steps = [_without_cancellation, _logistic_form]
+    steps = [_without_cancellation, _softplus_form, _logistic_form]
     found = []
     for step in steps:
         found.append(step(expr))
@@ -66,7 +71,8 @@ def stable_rewrites(expr):
 
 def _without_cancellation(expr):
     """c + k*exp(u) with k = -c as k*expm1(u); c + k*erf(u) as k*erfc(-u) (k = c) or
-    -k*erfc(u) (k = -c); log(1 + u) as log1p(u)."""
+    -k*erfc(u) (k = -c); c + k*tanh(u) as 2c/(1 + exp(-2u)) (k = c) or 2c/(1 + exp(2u))
+    (k = -c); c + k*tanh(u)**2 with k = -c as c/cosh(u)**2; log(1 + u) as log1p(u)."""
     def rewrite(add):
         numbers = [a for a in add.args if a.is_number]
         if len(numbers) != 1:
@@ -80,12 +86,42 @@ def _without_cancellation(expr):
                 return add - c - term + k * erfc(-f.args[0])
             if isinstance(f, sp.erf) and k == -c:
                 return add - c - term - k * erfc(f.args[0])
+            if isinstance(f, sp.tanh) and k in (c, -c):     # 1 +- tanh(u) = 2*sigmoid(+-2u)
+                sign = 1 if k == c else -1
+                return add - c - term + 2 * c / (1 + sp.exp(-2 * sign * f.args[0]))
+            if f.is_Pow and isinstance(f.base, sp.tanh) and f.exp == 2 and k == -c:
+                return add - c - term + c / sp.cosh(f.base.args[0])**2     # 1 - tanh**2
         return add
 
     expr = expr.replace(lambda e: e.is_Add, rewrite)
     return expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].is_Add
                         and sp.S.One in e.args[0].args,
                         lambda e: log1p(e.args[0] - 1))
+
+
+def _softplus_form(expr):
+    """log(1 + exp(u)) (or log1p(exp(u))) as Max(u, 0) + log1p(exp(-|u|)): exp never
+    overflows (log(1 + exp(100)) is inf in float32) and 1 + exp(u) never rounds to 1
+    (log(1 + exp(-20)) is 0 in float32; the true value is 2.1e-9). log((1 + exp(u))**p),
+    as in log(sigmoid(x)), is p times that."""
+    def softplus_of(e):
+        """(u, p) if e is p*log(1 + exp(u)); otherwise None."""
+        if isinstance(e, log1p) and isinstance(e.args[0], sp.exp):
+            return e.args[0].args[0], sp.S.One
+        if not isinstance(e, sp.log):
+            return None
+        base, power = e.args[0].as_base_exp()
+        if base.is_Add and len(base.args) == 2 and sp.S.One in base.args:
+            (other,) = [a for a in base.args if a != 1]
+            if isinstance(other, sp.exp):
+                return other.args[0], power
+        return None
+
+    def stable(e):
+        u, p = softplus_of(e)
+        return p * (sp.Max(u, 0) + log1p(sp.exp(-sp.Abs(u))))
+
+    return expr.replace(lambda e: softplus_of(e) is not None, stable)
 
 
 def _logistic_form(expr):
@@ -145,15 +181,16 @@ COARSE = (1e-3, 0.5, 3.0, 20.0, 100.0)        # per variable, for formulas of tw
 
 
 class Probe:
-    """Test points for the derivative forms of one formula, and the count of points each
-    form gets wrong (see the module). `formula` is the forward in `variables`, `out` the
-    symbol forms may use for its value; `positive` keeps the points > 0.
+    """Test points for the forms of one formula and of its derivatives, and the count of
+    points each form gets wrong (see the module). `formula` is the forward in `variables`,
+    `out` the symbol forms may use for its value; `positive` keeps the points > 0.
 
     `forward`, if given, is the numpy function that will compute `out` at run time: a form
     is then fed what it will really be fed, and judged against its exact value at the
-    correctly rounded `out`. log(1/(1 + exp(-x))) compiled as written is 0 at x = 20 in
-    float32 (the true value is -2e-9): a form of its derivative written with `out` is then
-    wrong there, and one written with x is chosen.
+    correctly rounded `out`. A forward given as `np.log(1/(1 + np.exp(-x)))` is 0 at
+    x = 20 in float32 (the true value is -2e-9): a form of its derivative written with
+    `out` is then wrong there, and one written with x is chosen. Forms of the forward
+    itself do not use `out`: they are judged against the formula's exact value.
     """
 
     def __init__(self, formula, variables, out, positive=False, forward=None):
@@ -173,31 +210,58 @@ class Probe:
             arrays = [row[keep] for row in rounded]
             self.inputs[dtype] = [exact] + arrays
             self.stored[dtype] = [_run(forward, arrays, dtype, exact)] + arrays
-        self._failures = {}
+        self._failures, self._compiled, self._exact = {}, {}, {}
 
-    def failures(self, form):
+    def failures(self, form, reference=None):
         """How many test points `form` gets wrong, in float32 and float64 together (all
-        of them if numpy code cannot be printed for it: it could not run)."""
-        if form not in self._failures:
+        of them if numpy code cannot be printed for it: it could not run).
+
+        Wrong is off from `reference` evaluated exactly at the correctly rounded inputs
+        and output. By default that is `form` itself, which blames a form only for what it
+        does with what it is given: `out + 1` (expm1's derivative) at x = -20 in float32,
+        where out rounds to -1, is 0 as its exact value there is. With `reference` the
+        derivative written in the variables alone, the count is of the points where the
+        gradient computed is wrong, whatever the cause: there `out + 1` is (2.1e-9)."""
+        key = (form, reference)
+        if key not in self._failures:
+            fast = self._numpy(form)
+            if fast is None:
+                self._failures[key] = sum(len(a[0]) for a in self.inputs.values()) + 1
+            else:
+                reference = form if reference is None else reference
+                self._failures[key] = sum(self._count(fast, reference, dtype)
+                                          for dtype in self.inputs)
+        return self._failures[key]
+
+    def _numpy(self, form):
+        """`form` compiled to a numpy function of (out, *variables), or None if sympy
+        cannot print it (its printers raise several kinds of error: none is usable)."""
+        if form not in self._compiled:
             try:
                 source = (f"def probe({', '.join(p.name for p in self.params)}):\n"
                           f"    return {KernelPrinter().doprint(numbers_as_floats(form))}\n")
-            except Exception:       # sympy's printers raise several kinds: none is usable
-                self._failures[form] = sum(len(a[0]) for a in self.inputs.values()) + 1
-                return self._failures[form]
-            fast = compile_source(source, "probe")
-            self._failures[form] = sum(self._count(form, fast, dtype) for dtype in self.inputs)
-        return self._failures[form]
+                self._compiled[form] = compile_source(source, "probe")
+            except Exception:
+                self._compiled[form] = None
+        return self._compiled[form]
 
-    def _count(self, form, fast, dtype):
-        exact = sp.lambdify(self.params, form, modules="mpmath")
+    def _exact_values(self, reference, dtype):
+        """`reference` at each test point in `dtype`, exactly (None where it is not a
+        finite real)."""
+        if (reference, dtype) not in self._exact:
+            exact = sp.lambdify(self.params, reference, modules="mpmath")
+            inputs = self.inputs[dtype]
+            self._exact[reference, dtype] = [_exact(exact, [float(a[k]) for a in inputs])
+                                             for k in range(len(inputs[0]))]
+        return self._exact[reference, dtype]
+
+    def _count(self, fast, reference, dtype):
         with np.errstate(all="ignore"):
             computed = np.broadcast_to(np.asarray(fast(*self.stored[dtype])),
                                        self.inputs[dtype][0].shape)
         info = np.finfo(dtype)
         wrong = 0
-        for k, value in enumerate(computed):
-            true = _exact(exact, [float(a[k]) for a in self.inputs[dtype]])
+        for value, true in zip(computed, self._exact_values(reference, dtype)):
             if true is None or abs(true) > info.max:
                 continue
             error = abs(float(value) - true) if np.isfinite(value) else np.inf

@@ -31,20 +31,6 @@ MECHANISMS['module-names'] = (
 nn/Sequential(Linear, BatchNorm1d) state_dict keys
 """)
 
-MECHANISMS['symbolic-unsafe-forms'] = (
-    "symbolic: derivative forms chosen by operation count overflow or cancel: silu's "
-    "gradient is NaN at 100 in float32; softplus' as 1 - exp(-out) and expm1' as out + 1 "
-    "are 0 at -20 in float32; gelu's 1 + erf loses digits at -5; a formula's forward is "
-    'compiled literally (log(1 + exp(x)) overflows)',
-    "elementwise('silu', 'x/(1+exp(-x))')(tg.tensor([100.], requires_grad=True)).backward()  # grad nan",
-    """
-symbolic/F.gelu at -5 float32
-symbolic/F.gelu(tanh) at -5 float32
-symbolic/log(1+exp(x)) at -20 float32
-symbolic/log(1+exp(x)) at 100 float32
-symbolic/exp(x)-1 at -20 float32
-""")
-
 KNOWN_FAILURES = {case_id: f"{key}: {reason}"
                   for key, (reason, _, ids) in MECHANISMS.items()
                   for case_id in ids.strip().splitlines()}
