@@ -20,7 +20,7 @@ one-way, each importing only those before it:
 """
 import numpy as _np
 
-from .autograd import AnomalyWarning, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import AnomalyWarning, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (Generator, arange, as_tensor, default_generator, from_numpy, full,
                        full_like, manual_seed, multinomial, ones, ones_like, rand, randint,
                        randn, tensor, zeros, zeros_like)

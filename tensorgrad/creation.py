@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .arrays import DEFAULT_FLOAT, DEFAULT_INT
-from .autograd import note_sharing
+from .versions import note_sharing
 from .checks import NUMBER_KINDS, as_dtype, int_arg, number_arg, shown
 from .tensor import Tensor, _shape_arg, as_array
 

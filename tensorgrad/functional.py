@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import ops
-from .arrays import DEFAULT_INT, count, normalize_dim, normalize_dims
+from .arrays import DEFAULT_INT, count, normalize_dim
 from .autograd import note_derived, note_effect
 from .checks import index_range, int_arg, number_arg
 from .tensor import Tensor, apply, tensors_result_type, values_of

@@ -1,19 +1,32 @@
 """The op table: every primitive tensorgrad differentiates, on plain numpy arrays.
 
 An op is a class used as a namespace, never instantiated. `forward(*arrays, **attrs)`
-computes the output; one `grad_<input>(g, out, *arrays, **attrs)` per input returns that
-input's vector-Jacobian product: given `g`, the gradient of the final result with respect to
-this op's output `out`, it returns the gradient with respect to the input. The functions take
-no `self`; they are plain functions of arrays, so each can be tested, printed and reused on
-its own.
+computes the output. One `grad_<input>(g, ...)` per input returns that input's
+vector-Jacobian product: given `g`, the gradient of the final result with respect to this
+op's output, the gradient with respect to the input. The functions take no `self`: they are
+plain functions, so each can be tested, printed and run on other things than arrays (the
+generated code and the drawings run them on stand-ins that write down what they compute).
+
+**A grad function's parameters say what it reads**, and the graph keeps exactly that for
+the backward pass (PyTorch's saved tensors):
+
+    g           the gradient arriving at the output
+    out         the output                       x, a, b ...   an input, by its name
+    x_shape     an input's shape (x_dtype: its dtype); kept always, it costs nothing
+    dims ...    an attribute of the application (`apply(op, t, dims=...)`)
+    diff ...    a value the forward computed on the side, named in `extras`: the forward
+                then returns (out, diff)
+
+So `Exp.grad_x(g, out)` keeps exp's output and not its input, `Add` keeps nothing, and
+`Mul.grad_a(g, b)` keeps `b` only when `a` needs a gradient.
 
 A grad function may return a gradient in the *broadcast* shape (for `a + b`, simply `g`):
 the backward pass sums it down to the input's shape with `arrays.unbroadcast`, in one place.
 
-Everything else (softmax, std, unsqueeze, ...) is a composite of these in `tensor.py` and
-`functional.py` and has no backward of its own. Adding an op: write its class here, call it
-from a Tensor method with `apply`, and add a gradient test (docs/adding-an-op.md).
+Everything else (softmax, unsqueeze, ...) is a composite of these in `tensor.py` and
+`functional.py` and has no backward of its own. Adding an op: docs/adding-an-op.md.
 """
+import inspect
 import warnings
 
 import numpy as np
@@ -27,135 +40,133 @@ warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorgrad(\
 
 
 class Op:
-    """Base of the op table. Subclasses set `name` and define `forward` and `grad_*`."""
+    """Base of the op table. Subclasses set `name` and define `forward` and `grad_*`.
+
+    Read by the engine (set when a subclass is defined): `inputs`, the input names in the
+    order of the grad functions; `grads`, those functions; `reads[i]`, the names the
+    gradient of input i reads besides `g`. An op whose forward takes `*xs` (any number of
+    inputs) has one `grad_xs(g, i, ...)` for all of them, told which one by `i`.
+    `formula`, where given, is the forward as sympy reads it: tensorgrad.symbolic derives
+    the gradient from it, to check the grad functions against.
+    """
 
     name = "op"
-    formula = None     # the forward as a sympy-readable expression of x (or a and b)
-    derivative = {}    # input -> d out / d input, sympy-readable in the inputs and `out`
-    grads = ()         # the grad_* functions, in input order (collected below)
+    formula = None
+    extras = ()
 
     def __init_subclass__(cls):
-        found = tuple(f for key, f in vars(cls).items() if key.startswith("grad_"))
-        cls.grads = found or cls.grads
-
-    @classmethod
-    def vjp(cls, i, g, out, arrays, attrs):
-        """The gradient with respect to input `i` (ops with any number of inputs override this)."""
-        return cls.grads[i](g, out, *arrays, **attrs)
+        grads = {key[5:]: f for key, f in vars(cls).items() if key.startswith("grad_")}
+        if not grads:
+            return
+        cls.variadic = any(p.kind is p.VAR_POSITIONAL and p.name in grads
+                           for p in inspect.signature(cls.forward).parameters.values())
+        cls.inputs = tuple(grads)
+        cls.grads = tuple(grads.values())
+        cls.reads = tuple(tuple(inspect.signature(f).parameters)[1:] for f in cls.grads)
 
 
 # ---------------------------------------------------------------- unary elementwise
 
 class Neg(Op):
     name, formula = "neg", "-x"
-    derivative = {"x": "-1"}
 
     def forward(x):
         return -x
 
-    def grad_x(g, out, x):
+    def grad_x(g):
         return -g
 
 
 class Exp(Op):
     name, formula = "exp", "exp(x)"
-    derivative = {"x": "out"}
 
     def forward(x):
         return np.exp(x)
 
-    def grad_x(g, out, x):
+    def grad_x(g, out):
         return g * out                      # d/dx exp(x) = exp(x), the output itself
 
 
 class Log(Op):
     name, formula = "log", "log(x)"
-    derivative = {"x": "1/x"}
 
     def forward(x):
         return np.log(x)
 
-    def grad_x(g, out, x):
+    def grad_x(g, x):
         return g / x
 
 
 class Tanh(Op):
     name, formula = "tanh", "tanh(x)"
-    derivative = {"x": "1 - out**2"}
 
     def forward(x):
         return np.tanh(x)
 
-    def grad_x(g, out, x):
+    def grad_x(g, out):
         return g * (1 - out * out)          # 1 - tanh(x)**2, from the saved output
 
 
 class Sqrt(Op):
     name, formula = "sqrt", "sqrt(x)"
-    derivative = {"x": "1/(2*out)"}
 
     def forward(x):
         return np.sqrt(x)
 
-    def grad_x(g, out, x):
+    def grad_x(g, out):
         return g / (2 * out)
 
 
 class Abs(Op):
     name, formula = "abs", "Abs(x)"
-    derivative = {"x": "sign(x)"}
 
     def forward(x):
         return np.abs(x)
 
-    def grad_x(g, out, x):
+    def grad_x(g, x):
         return g * np.sign(x)               # 0 at x == 0, as PyTorch
 
 
 class Sigmoid(Op):
     name, formula = "sigmoid", "1/(1 + exp(-x))"
-    derivative = {"x": "out*(1 - out)"}
 
     def forward(x):
         z = np.exp(-np.abs(x))              # never overflows
         return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
 
-    def grad_x(g, out, x):
+    def grad_x(g, out):
         return g * out * (1 - out)
 
 
 class Relu(Op):
     name, formula = "relu", "Max(x, 0)"
-    derivative = {"x": "Heaviside(x, 0)"}      # 1 where x > 0, else 0
 
     def forward(x):
         return np.maximum(x, 0)
 
-    def grad_x(g, out, x):
-        return np.where(x > 0, g, 0)        # chosen, not multiplied: 0 even where g is inf
+    def grad_x(g, out):
+        return np.where(out > 0, g, 0)      # chosen, not multiplied: 0 even where g is inf
 
 
 class Cast(Op):
     """A change of floating dtype (float32 <-> float64); the gradient changes back."""
     name = "cast"
-    derivative = {"x": "1"}
 
     def forward(x, dtype):
         return x.astype(dtype)
 
-    def grad_x(g, out, x, dtype):
-        return g.astype(x.dtype)
+    def grad_x(g, x_dtype):
+        return g.astype(x_dtype)
 
 
 class Copy(Op):
     """`clone()`: a new array with the same values; the gradient passes through."""
     name = "clone"
-    derivative = {"x": "1"}
 
     def forward(x):
         return x.copy()
 
-    def grad_x(g, out, x):
+    def grad_x(g):
         return g
 
 
@@ -164,63 +175,58 @@ class Copy(Op):
 
 class Add(Op):
     name, formula = "add", "a + b"
-    derivative = {"a": "1", "b": "1"}
 
     def forward(a, b):
         return a + b
 
-    def grad_a(g, out, a, b):
+    def grad_a(g):
         return g
 
-    def grad_b(g, out, a, b):
+    def grad_b(g):
         return g
 
 
 class Sub(Op):
     name, formula = "sub", "a - b"
-    derivative = {"a": "1", "b": "-1"}
 
     def forward(a, b):
         return a - b
 
-    def grad_a(g, out, a, b):
+    def grad_a(g):
         return g
 
-    def grad_b(g, out, a, b):
+    def grad_b(g):
         return -g
 
 
 class Mul(Op):
     name, formula = "mul", "a * b"
-    derivative = {"a": "b", "b": "a"}
 
     def forward(a, b):
         return a * b
 
-    def grad_a(g, out, a, b):
+    def grad_a(g, b):
         return g * b
 
-    def grad_b(g, out, a, b):
+    def grad_b(g, a):
         return g * a
 
 
 class Div(Op):
     name, formula = "div", "a / b"
-    derivative = {"a": "1/b", "b": "-a/b**2"}
 
     def forward(a, b):
         return a / b
 
-    def grad_a(g, out, a, b):
+    def grad_a(g, b):
         return g / b
 
-    def grad_b(g, out, a, b):
+    def grad_b(g, out, b):
         return -g * (out / b)               # -a / b**2, without squaring b (no overflow)
 
 
 class Pow(Op):
     name, formula = "pow", "a**b"
-    derivative = {"a": "b*a**(b - 1)", "b": "out*log(a)"}
 
     def forward(a, b):
         out = a ** b
@@ -230,7 +236,7 @@ class Pow(Op):
     # where the exponent is 0 (a**0 is 1 for every a, even 0), and the gradient by the
     # exponent is 0 where the base is 0 and the exponent not negative (0**b is 0 or 1 there).
 
-    def grad_a(g, out, a, b):
+    def grad_a(g, a, b):
         return np.where(b == 0, 0, g * b * a ** (b - 1))
 
     def grad_b(g, out, a, b):               # asked for only when the exponent needs a gradient
@@ -244,59 +250,62 @@ class Sum(Op):
     name = "sum"
 
     def forward(x, dims, keepdim):
-        return np.add.reduce(x, axis=dims, keepdims=keepdim)    # x.sum(), without its wrapper
+        return x.sum(axis=dims, keepdims=keepdim)
 
-    def grad_x(g, out, x, dims, keepdim):
-        return expand_reduced(g, x.shape, dims, keepdim)      # every element counted once
+    def grad_x(g, x_shape, dims, keepdim):
+        return expand_reduced(g, x_shape, dims, keepdim)    # every element counted once
 
 
 class Mean(Op):
     name = "mean"
 
     def forward(x, dims, keepdim):
-        return np.add.reduce(x, axis=dims, keepdims=keepdim) / count(x.shape, dims)  # as np.mean
+        return x.sum(axis=dims, keepdims=keepdim) / count(x.shape, dims)
 
-    def grad_x(g, out, x, dims, keepdim):
-        return expand_reduced(g / count(x.shape, dims), x.shape, dims, keepdim)
+    def grad_x(g, x_shape, dims, keepdim):
+        return expand_reduced(g / count(x_shape, dims), x_shape, dims, keepdim)
 
 
 class Var(Op):
     """Variance over `dims`, divided by n - correction (NaN when that is not positive).
 
-    `saved` is a dict given to each application: the forward keeps x - mean there, which
-    the gradient 2 (x - mean) / (n - correction) reuses instead of computing it again.
+    The forward also returns x - mean, which the gradient 2 (x - mean) / (n - correction)
+    reads instead of computing it again.
     """
     name = "var"
+    extras = ("diff",)
 
-    def forward(x, dims, keepdim, correction, saved):
+    def forward(x, dims, keepdim, correction):
         n = count(x.shape, dims)
-        diff = saved["diff"] = x - np.add.reduce(x, axis=dims, keepdims=True) / n
-        squares = np.add.reduce(diff * diff, axis=dims, keepdims=keepdim)
+        diff = x - x.sum(axis=dims, keepdims=True) / n
+        squares = (diff * diff).sum(axis=dims, keepdims=keepdim)
         if n - correction <= 0:
-            return np.full(squares.shape, np.nan, x.dtype)
-        return squares / (n - correction)
+            return np.full(squares.shape, np.nan, x.dtype), diff
+        return squares / (n - correction), diff
 
-    def grad_x(g, out, x, dims, keepdim, correction, saved):
+    def grad_x(g, diff, x_shape, dims, keepdim, correction):
         # d/dx_i of sum_j (x_j - mean)^2 / dof is 2 (x_i - mean) / dof: the terms through the
         # mean add up to zero
-        n = count(x.shape, dims)
+        n = count(x_shape, dims)
         scale = (2 / (n - correction) if n > correction else np.nan) * g
-        if not keepdim and x.ndim:
+        if not keepdim and x_shape:
             scale = np.expand_dims(scale, dims)
-        return saved["diff"] * scale
+        return diff * scale
 
 
 class Std(Op):
     """Standard deviation over `dims`: the square root of `Var`, as one op so that its
     gradient can follow PyTorch where the deviation is 0 (a constant row): 0, not 0/0."""
     name = "std"
+    extras = ("diff",)
 
-    def forward(x, dims, keepdim, correction, saved):
-        return np.sqrt(Var.forward(x, dims, keepdim, correction, saved))
+    def forward(x, dims, keepdim, correction):
+        var, diff = Var.forward(x, dims, keepdim, correction)
+        return np.sqrt(var), diff
 
-    def grad_x(g, out, x, dims, keepdim, correction, saved):
+    def grad_x(g, out, diff, x_shape, dims, keepdim, correction):
         g = np.where(out == 0, 0, g / (2 * out))          # d sqrt(v) = dv / (2 sqrt(v))
-        return Var.grad_x(g, None, x, dims, keepdim, correction, saved)
+        return Var.grad_x(g, diff, x_shape, dims, keepdim, correction)
 
 
 class Max(Op):
@@ -364,8 +373,8 @@ class Reshape(Op):
     def forward(x, shape):
         return x.reshape(shape)
 
-    def grad_x(g, out, x, shape):
-        return g.reshape(x.shape)
+    def grad_x(g, x_shape):
+        return g.reshape(x_shape)
 
 
 class Permute(Op):
@@ -375,8 +384,8 @@ class Permute(Op):
     def forward(x, dims):
         return x.transpose(dims)
 
-    def grad_x(g, out, x, dims):
-        return g.transpose(np.argsort(dims))
+    def grad_x(g, dims):
+        return g.transpose(tuple(int(d) for d in np.argsort(dims)))
 
 
 class Expand(Op):
@@ -386,7 +395,7 @@ class Expand(Op):
     def forward(x, shape):
         return np.broadcast_to(x, shape)
 
-    def grad_x(g, out, x, shape):
+    def grad_x(g):
         return g                            # unbroadcast sums it back to x's shape
 
 
@@ -397,13 +406,11 @@ class Cat(Op):
     def forward(*xs, dim):
         return np.concatenate(xs, axis=dim)
 
-    @classmethod
-    def vjp(cls, i, g, out, arrays, attrs):
-        dim = attrs["dim"]
-        start = sum(x.shape[dim] for x in arrays[:i])
-        where = [slice(None)] * g.ndim
-        where[dim] = slice(start, start + arrays[i].shape[dim])
-        return g[tuple(where)]
+    def grad_xs(g, i, xs_shape, dim):
+        start = sum(shape[dim] for shape in xs_shape[:i])
+        where = [slice(None)] * len(xs_shape[i])
+        where[dim] = slice(start, start + xs_shape[i][dim])
+        return g[tuple(where)]              # the part of the output input i made
 
 
 # ---------------------------------------------------------------- indexing
@@ -415,8 +422,8 @@ class GetItem(Op):
     def forward(x, index):
         return x[index]
 
-    def grad_x(g, out, x, index):
-        return scatter_add(x.shape, g.dtype, index, g)
+    def grad_x(g, x_shape, index):
+        return scatter_add(x_shape, g.dtype, index, g)
 
 
 class SetItem(Op):
@@ -428,12 +435,12 @@ class SetItem(Op):
         out[index] = value
         return out
 
-    def grad_x(g, out, x, value, index):
+    def grad_x(g, index):
         g = g.copy()
         g[index] = 0                        # overwritten elements did not reach the output
         return g
 
-    def grad_value(g, out, x, value, index):
+    def grad_value(g, index):
         return g[index]                     # unbroadcast sums it to value's shape
 
 
@@ -453,20 +460,20 @@ class MatMul(Op):
                              f"{a.shape[-1]} and {k} differ")
         return a @ b
 
-    def grad_a(g, out, a, b):
-        if a.ndim == 1 and b.ndim == 1:
+    def grad_a(g, b, a_shape):
+        if len(a_shape) == 1 and b.ndim == 1:
             return g * b
         if b.ndim == 1:
             return g[..., None] * b                          # outer product, row by row
-        if a.ndim == 1:
+        if len(a_shape) == 1:
             return (g[..., None, :] @ b.swapaxes(-1, -2))[..., 0, :]
         return g @ b.swapaxes(-1, -2)
 
-    def grad_b(g, out, a, b):
-        if a.ndim == 1 and b.ndim == 1:
+    def grad_b(g, a, b_shape):
+        if a.ndim == 1 and len(b_shape) == 1:
             return g * a
         if a.ndim == 1:
             return a[:, None] * g[..., None, :]
-        if b.ndim == 1:
+        if len(b_shape) == 1:
             return (a.swapaxes(-1, -2) @ g[..., None])[..., 0]
         return a.swapaxes(-1, -2) @ g

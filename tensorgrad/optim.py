@@ -6,7 +6,7 @@ Updates work on the numpy arrays directly, outside the graph, as the lecture's
 """
 import numpy as np
 
-from .autograd import note_inplace_change
+from .versions import note_inplace_change
 from .checks import checked_state, int_arg, number_arg, shown
 from .tensor import Tensor
 

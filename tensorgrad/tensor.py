@@ -14,9 +14,9 @@ import numpy as np
 from . import ops
 from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normalize_dim,
                      normalize_dims, result_float, result_type)
-from .autograd import (Node, _anomaly, _grad_enabled, backpropagate, check_finite,
-                       check_unshared, creation_site, leaf_node, memory_owner, note_inplace_change,
-                       note_sharing)
+from .grad_mode import _anomaly, _grad_enabled, check_finite, creation_site
+from .graph import Node, backpropagate, leaf_node
+from .versions import check_unshared, memory_owner, note_inplace_change, note_sharing
 from .checks import NUMBER_KINDS, as_dtype, int_arg, is_int, shown
 
 MaxResult = namedtuple("MaxResult", "values indices")
@@ -57,11 +57,22 @@ def values_of(x):
 
 def apply(op, *inputs, **attrs):
     """Run `op` forward on the inputs' arrays; record a node if any input requires grad."""
+    return apply_with_extras(op, *inputs, **attrs)[0]
+
+
+def apply_with_extras(op, *inputs, **attrs):
+    """`apply`, and the values the op's forward computed on the side (`op.extras`: a dict,
+    empty for most ops), for the callers that use them too (batchnorm's running
+    statistics take the batch mean and variance from there)."""
     arrays = tuple([t._data for t in inputs])
     try:
         out = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as e:
         raise _explain(op, arrays, e) from None
+    extras = {}
+    if op.extras:
+        out, *values = out
+        extras = dict(zip(op.extras, values))
     if type(out) is not np.ndarray:
         out = np.asarray(out)                              # numpy gives 0-d results as scalars
     site = None
@@ -72,12 +83,12 @@ def apply(op, *inputs, **attrs):
     if _grad_enabled[0]:
         parents = tuple([t._node for t in inputs])
         if parents.count(None) != len(parents):            # some input requires grad
-            node = Node(op, attrs, arrays, out, parents)
+            node = Node(op, attrs, arrays, out, extras, parents)
             node.site = site
     result = Tensor._wrap(out, node)
     if out.base is not None:                               # a view: of an input?
         _note_views(result, inputs)
-    return result
+    return result, extras
 
 
 def _note_views(result, inputs):
@@ -706,14 +717,14 @@ class Tensor:
         """
         return apply(ops.Var, self._float_only("var"), dims=self._reduction_dims(dim, "var"),
                      keepdim=bool(keepdim if keepdims is None else keepdims),
-                     correction=_correction("var", unbiased, correction), saved={})
+                     correction=_correction("var", unbiased, correction))
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
         """Standard deviation: the square root of `var` with the same arguments (its gradient
         is 0 where the deviation is 0, as in PyTorch)."""
         return apply(ops.Std, self._float_only("std"), dims=self._reduction_dims(dim, "std"),
                      keepdim=bool(keepdim if keepdims is None else keepdims),
-                     correction=_correction("std", unbiased, correction), saved={})
+                     correction=_correction("std", unbiased, correction))
 
     def _extremum(self, op, result, dim, keepdim, keepdims):
         keepdim = bool(keepdim if keepdims is None else keepdims)

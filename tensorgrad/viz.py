@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from .arrays import stretched_axes
-from .autograd import topological_order
+from .graph import sent_shape, topological_order
 from .nn import Module
+from .source import gradient_texts
 from .tensor import Tensor
 
 FORMATS = ("svg", "png", "pdf")
@@ -90,17 +91,21 @@ def _named_tensors(namespace):
 
 # ---------------------------------------------------------------- formulas and labels
 
-def derivative_formulas(op):
-    """The local derivative of `op`'s output with respect to each input, as {input: text}.
-
-    Read from the op table (`ops.<Op>.derivative`); empty for ops that are not elementwise.
-    """
-    return dict(op.derivative)
+def gradient_formulas(node):
+    """The gradient rule of each input of `node` that needs one, as {input: source}: the op
+    table's own rule, written out (`source.gradient_texts`): `g * (1 - out * out)`. An op
+    defined by a formula (tensorgrad.symbolic) shows its derived derivative."""
+    texts = gradient_texts(node)
+    derived = getattr(node.op, "derivative", {})
+    for name, parent in zip(node.op.inputs, node.parents):
+        if parent is not None and name not in texts and name in derived:
+            texts[name] = f"g * ({derived[name]})"
+    return texts
 
 
 def input_names(op, count):
     """The names of an op's inputs ("a", "b" for `grad_a`, `grad_b`), or their positions."""
-    names = [f.__name__.removeprefix("grad_") for f in op.grads]
+    names = list(op.inputs)
     return names if len(names) == count else [str(i) for i in range(count)]
 
 
@@ -164,14 +169,16 @@ def _summary(array):
     return "  ".join(parts), bad > 0
 
 
-def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True):
-    """The HTML label of a tensor box, and whether it holds NaN or Inf."""
-    shape = "scalar" if array.ndim == 0 else str(array.shape)
-    title = f"{shape} {array.dtype}"
+def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True,
+                  meta=None):
+    """The HTML label of a tensor box, and whether it holds NaN or Inf. `array` may be None
+    (a value the graph did not keep); `meta` is then its (shape, dtype)."""
+    shape, dtype = (array.shape, array.dtype) if array is not None else meta
+    title = f"{'scalar' if shape == () else shape} {dtype}"
     if name:
         title = f"<B>{html.escape(name)}{GAP}</B>{title}"
     rows = [f"<TR><TD>{title}</TD></TR>"]
-    data, bad = _summary(array)
+    data, bad = _summary(array) if array is not None else (NOT_KEPT, False)
     if show_data:
         rows.append(_row(f"data: {data}", RED if bad else None))
     if show_grad and grad is not None:
@@ -184,6 +191,9 @@ def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=T
     return f"<{table}{''.join(rows)}</TABLE>>", bad
 
 
+NOT_KEPT = "not kept (run the forward inside autograd.keep_grads() to see it)"
+
+
 def _row(text, color=None, size=None):
     """A left-aligned row of an HTML table, in `color` and point `size` if given."""
     font = "".join(f' {k}="{v}"' for k, v in (("COLOR", color), ("POINT-SIZE", size)) if v)
@@ -191,17 +201,17 @@ def _row(text, color=None, size=None):
     return f'<TR><TD ALIGN="LEFT">{f"<FONT{font}>{text}</FONT>" if font else text}</TD></TR>'
 
 
-def _op_label(op, attrs, parents, formulas):
-    """The label of an op's ellipse: its name, attributes and formula; d out / d input."""
+def _op_label(node, formulas):
+    """The label of an op's ellipse: its name, attributes and formula; each input's gradient
+    rule (g is the gradient arriving at the output)."""
+    op, attrs = node.op, node.attrs
     title = html.escape(_op_title(op, attrs))
     if not formulas:
         return f"<<B>{title}</B>>"
     title = f"<B>{title}{GAP}</B>{html.escape(f'out = {op.formula}')}" if op.formula \
         else f"<B>{title}</B>"
-    derivatives = derivative_formulas(op)
-    names = input_names(op, len(parents))
-    shown = [f"∂out/∂{name} = {derivatives[name]}" for name, parent in zip(names, parents)
-             if parent is not None and name in derivatives]
+    rules = gradient_formulas(node)
+    shown = [f"d{name} = {text}" for name, text in rules.items()]
     return f"<{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}>" if shown else f"<{title}>"
 
 
@@ -325,19 +335,21 @@ class _Drawing:
                     self.consumers[p].append(node)
         self.value = self._values()
         self.group_of, self.groups = {}, []          # node -> group index; (label, collapsed)
-        self.backward_ran = any(n.freed or self._grad(n) is not None for n in order)
+        self.backward_ran = any(n.used or self._grad(n) is not None for n in order)
         self.edges = set()
 
     def _values(self):
         """Each node's array: its op's output, or for a leaf its tensor's (or a user's) copy."""
         value = {}
         for node in self.order:
-            if node.out is not None:
-                value[node] = node.out
+            out = node.out if node.out is not None else (
+                node.value() if node.value is not None else None)
+            if out is not None:
+                value[node] = out
             elif node.tensor is not None and node.tensor() is not None:
                 value[node] = node.tensor().data
             for p, x in zip(node.parents, node.inputs):
-                if p is not None:
+                if p is not None and x is not None:
                     value.setdefault(p, x)
         return value
 
@@ -422,15 +434,14 @@ class _Drawing:
         elif grad is not None and self.backward and len(self.consumers[node]) > 1:
             note = f"grad: the sum of the gradients of its {len(self.consumers[node])} uses"
         name = self._name(node)
-        label, bad = _tensor_label(name, self.value[node], grad, note, self.show_data,
-                                   self.show_grad)
+        label, bad = _tensor_label(name, self.value.get(node), grad, note, self.show_data,
+                                   self.show_grad, meta=(node.out_shape, node.out_dtype))
         style = (NONFINITE if bad else ROOT if node in self.roots
                  else PARAMETER if node.op is None else INTERMEDIATE)
         where.node("t" + self.ids[node], label, shape="box", style="rounded,filled", **style)
 
     def _op(self, node, where):
-        where.node("o" + self.ids[node], _op_label(node.op, node.attrs, node.parents,
-                                                   self.formulas), **OP)
+        where.node("o" + self.ids[node], _op_label(node, self.formulas), **OP)
         for i, (p, x) in enumerate(zip(node.parents, node.inputs)):
             if p is None:                            # an input that needs no gradient
                 name = self.value_names.get(id(x))
@@ -479,21 +490,16 @@ class _Drawing:
     def _unbroadcast(self, node, i, source):
         """A box for the sum that undoes broadcasting on input i's gradient, if any.
 
-        Asks the op for the gradient it sends to input i (with the node's own gradient,
-        or zeros when that was not kept: only the shape matters) and compares its shape
+        Asks the op's rule for the shape of the gradient it sends to input i and compares it
         with the input's, exactly as the backward pass does before `unbroadcast`.
         """
-        g = self._grad(node)
-        g = np.zeros_like(node.out) if g is None else g
-        with np.errstate(all="ignore"):
-            sent = node.op.vjp(i, g, node.out, node.inputs, node.attrs)
-        shape = node.inputs[i].shape
-        axes = stretched_axes(np.shape(sent), shape) if np.shape(sent) != shape else ()
+        sent, shape = sent_shape(node, i), node.shapes[i]
+        axes = stretched_axes(sent, shape) if sent != shape else ()
         if not axes:                        # nothing to sum (at most size-1 axes dropped)
             return source
         dims = axes[0] if len(axes) == 1 else axes
         box = f"u{self.ids[node]}_{i}"
-        self.graph.node(box, f"<unbroadcast: sum over dim {dims}<BR/>{np.shape(sent)} → "
+        self.graph.node(box, f"<unbroadcast: sum over dim {dims}<BR/>{sent} → "
                         f"{shape}>", **UNBROADCAST)
         self._edge(source, box, **GRADIENT_EDGE)
         return box

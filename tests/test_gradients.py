@@ -27,7 +27,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tensorgrad
-from tensorgrad import autograd, ops
+from tensorgrad import autograd, graph, ops
 
 # ---------------------------------------------------------------- cases
 # A case: an id, a program fn(lib, *inputs), the input shapes, and what values each input
@@ -416,24 +416,18 @@ def edge_dtypes(monkeypatch):
     """The dtype of every gradient the backward pass sends along an edge of the graph.
 
     Checking `.grad` alone is not enough: the engine casts a leaf's gradient to the leaf's
-    dtype, which would hide an upcast inside. Every edge's gradient comes from one of its
-    op's grad functions (or its `vjp`), so wrappers around those see them all.
+    dtype, which would hide an upcast inside. Every edge's gradient comes from
+    `graph.gradient_rule`, so a wrapper around it sees them all.
     """
     seen = []
+    rule = graph.gradient_rule
 
-    def recording(fn):
-        def wrapper(*args, **kwargs):
-            grad = fn(*args, **kwargs)
-            seen.append(np.asarray(grad).dtype)
-            return grad
-        return wrapper
+    def recording(node, i, g):
+        grad = rule(node, i, g)
+        seen.append(np.asarray(grad).dtype)
+        return grad
 
-    pending = list(ops.Op.__subclasses__())
-    while pending:
-        op = pending.pop()
-        monkeypatch.setattr(op, "vjp", recording(op.vjp))
-        monkeypatch.setattr(op, "grads", tuple(recording(f) for f in op.grads))
-        pending += op.__subclasses__()
+    monkeypatch.setattr(graph, "gradient_rule", recording)
     return seen
 
 
@@ -638,7 +632,7 @@ def test_float32_stays_float32(c, edge_dtypes):
     leaves = [tensorgrad.tensor(a, requires_grad=True) for a in arrays]
     out = c.fn(tensorgrad, *leaves)
     assert out.dtype == np.float32
-    value_dtypes = {node.op.name: node.out.dtype
+    value_dtypes = {node.op.name: node.out_dtype
                     for node in autograd.topological_order(out.grad_fn) if node.op is not None}
     assert set(value_dtypes.values()) == {np.dtype(np.float32)}, value_dtypes
     out.backward(rng.standard_normal(out.shape).astype(np.float32))

@@ -68,12 +68,29 @@ def test_a_parameter_changed_by_an_optimizer_step_is_refused(make):
 
 
 def test_parameters_changed_by_load_state_dict_are_refused():
-    model = nn.Linear(3, 2)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     state = {k: v * 2 for k, v in model.state_dict().items()}
     loss = model(tensorgrad.randn(4, 3)).sum()
-    model.load_state_dict(state)
-    with pytest.raises(RuntimeError, match=VERSION_MESSAGE):
+    model.load_state_dict(state)                # the second weight: read by the first's
+    with pytest.raises(RuntimeError, match=VERSION_MESSAGE):     # gradient
         loss.backward()
+
+
+def test_only_what_a_gradient_reads_is_protected_as_in_pytorch():
+    """The first layer's weight is not read by any gradient here (x needs none): changing
+    it after the forward changes no gradient, and PyTorch does not refuse either."""
+    torch = torch_or_skip()
+    grads = []
+    for lib in (tensorgrad, torch):
+        lib.manual_seed(0)
+        w = lib.tensor([[1.0, 2.0], [3.0, -1.0]], requires_grad=True)
+        x = lib.tensor([[0.5, -2.0]])
+        loss = (x @ w).tanh().sum()
+        with lib.no_grad():
+            w.zero_()
+        loss.backward()
+        grads.append(w.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4)
 
 
 def test_the_usual_training_loop_is_not_refused():

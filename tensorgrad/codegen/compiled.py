@@ -6,7 +6,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..autograd import _anomaly, _deliver, is_grad_enabled, tracing, traced_effects
+from ..autograd import tracing, traced_effects
+from ..grad_mode import _anomaly, is_grad_enabled
+from ..graph import deliver as _deliver
 from ..tensor import Tensor
 from .emitter import identifier
 from .guards import State, render

@@ -357,6 +357,10 @@ class _Replayed:
     def __init__(self, op, attrs, inputs, out):
         self.op, self.attrs, self.inputs, self.out = op, attrs, inputs, out
         self.parents, self.name = (None,) * len(inputs), None
+        self.shapes = tuple(a.shape for a in inputs)
+        self.dtypes = tuple(a.dtype for a in inputs)
+        self.out_shape, self.out_dtype = out.shape, out.dtype
+        self.extras = None
 
 
 def free_early(lines):

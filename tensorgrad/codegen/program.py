@@ -81,18 +81,19 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
         if expr is not None and re.fullmatch(r"\w+", expr) and e.lines[-1].startswith(
                 f"{expr} = "):                  # a fused op's last statement made it
             name = var[node] = expr
-            e.lines[-1] = f"{e.lines[-1]:<48s}  # {node.out.shape}"
+            e.lines[-1] = f"{e.lines[-1]:<48s}  # {node.out_shape}"
         elif expr is not None:
             name = var[node] = e.fresh(base)
-            e.line(f"{name} = {expr}", node.out.shape)
+            e.line(f"{name} = {expr}", node.out_shape)
         else:                                   # setitem: a copy, then the assignment
             name = var[node] = e.fresh(base)
-            e.line(f"{name} = {inputs_src[0]}.copy()", node.out.shape)
+            e.line(f"{name} = {inputs_src[0]}.copy()", node.out_shape)
             e.line(f"{name}[{e.index(node.attrs['index'])}] = {inputs_src[1]}")
-        e.values[id(node.out)] = name           # for an op outside the graph that reads it
+        if node.value() is not None:
+            e.values[id(node.value())] = name           # for an op outside the graph that reads it
 
         for function, array, arguments in traced_effects:
-            if array is node.out:
+            if array is node.value():
                 _effect(e, function, node, arguments)
 
     if not e.standalone:
@@ -102,7 +103,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
     e.line("# backward pass")
     dname, borrowed = {}, set()
     rootg = e.fresh("d" + var[root])
-    e.line(f"{rootg} = np.ones({root.out.shape}, np.{root.out.dtype})", root.out.shape)
+    e.line(f"{rootg} = np.ones({root.out_shape}, np.{root.out_dtype})", root.out_shape)
     dname[root] = rootg
     for node in reversed(order):
         if node.op is None or node not in dname:
@@ -114,8 +115,8 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
             if parent is None:
                 continue
             expr = grad_source(e, node, i, g, var[node], inputs_src)
-            expr = unbroadcast_source(expr, grad_shape(node, i), node.inputs[i].shape)
-            shape = node.inputs[i].shape
+            expr = unbroadcast_source(expr, grad_shape(node, i), node.shapes[i])
+            shape = node.shapes[i]
             if parent in borrowed:              # its own name, before adding to it
                 borrowed.discard(parent)
                 own = e.fresh("d" + var[parent])

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import ops
 from ..arrays import count, is_basic_index, stretched_axes
+from ..graph import rule_arguments, sent_shape
 
 
 class CodegenError(NotImplementedError):
@@ -40,10 +41,15 @@ def _expand_reduced(g, x, dims, keepdim):
     return f"np.broadcast_to({g}, {x.shape})"
 
 
+def _meta(node, k):
+    """Input k of `node` as an array of zeros that costs no memory: its shape and dtype."""
+    return np.broadcast_to(np.zeros((), node.dtypes[k]), node.shapes[k])
+
+
 def _max_grad(pick):
     def grad(e, node, i, g, out, x):
         dim, keepdim = node.attrs["dim"], node.attrs["keepdim"]
-        array = node.inputs[0]
+        array = _meta(node, 0)
         if dim is None:
             winners = e.let("winners", f"{x} == np.reshape({out}, {(1,) * array.ndim})")
             return f"{g} * {winners} / int({winners}.sum())"
@@ -66,14 +72,14 @@ def _logsumexp_forward(e, node, x):
 
 def _logsumexp_grad(e, node, i, g, out, x):
     dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
-    array = node.inputs[0]
+    array = _meta(node, 0)
     full = e.let(f"{out}_full", _expand_reduced(out, array, dims, keepdim))
     return f"{_expand_reduced(g, array, dims, keepdim)} * np.exp({x} - {full})"
 
 
 def _scatter(e, node, i, g, out, x):
     index = node.attrs["index"]
-    array = node.inputs[0]
+    array = _meta(node, 0)
     spread = e.let(f"d{x}_{'scatter'}", f"np.zeros({array.shape}, np.{array.dtype})")
     if is_basic_index(index):
         e.line(f"{spread}[{e.index(index)}] = {g}")
@@ -92,7 +98,7 @@ def _setitem_grad(e, node, i, g, out, x, value):
 
 
 def _matmul_grad(e, node, i, g, out, a, b):
-    na, nb = (x.ndim for x in node.inputs)
+    na, nb = (len(shape) for shape in node.shapes)
     if i == 0:
         if na == 1 and nb == 1:
             return f"{g} * {b}"
@@ -112,9 +118,9 @@ def _matmul_grad(e, node, i, g, out, a, b):
 
 def _cat_grad(e, node, i, g, out, *xs):
     dim = node.attrs["dim"]
-    start = sum(x.shape[dim] for x in node.inputs[:i])
-    where = [":"] * node.out.ndim
-    where[dim] = f"{start}:{start + node.inputs[i].shape[dim]}"
+    start = sum(shape[dim] for shape in node.shapes[:i])
+    where = [":"] * len(node.out_shape)
+    where[dim] = f"{start}:{start + node.shapes[i][dim]}"
     return f"{g}[{', '.join(where)}]"
 
 
@@ -124,7 +130,7 @@ def _var_forward(e, node, x):
     diff = e.let(f"{x}_diff", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
     e.saved[node] = {"diff": diff}              # the gradient reuses it, as the op does
     if n - correction <= 0:
-        return f"np.full({node.out.shape}, np.nan, np.{node.out.dtype})"
+        return f"np.full({node.out_shape}, np.nan, np.{node.out_dtype})"
     return f"({diff} * {diff}).sum({_reduced(dims, keepdim)}) / {n - correction}"
 
 
@@ -132,7 +138,7 @@ def _var_grad(e, node, i, g, out, x):
     dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
     n, correction = _count(node), node.attrs["correction"]
     scale = f"({2 / (n - correction) if n > correction else 'np.nan'} * {g})"
-    if not keepdim and node.inputs[0].ndim:
+    if not keepdim and node.shapes[0]:
         scale = f"np.expand_dims({scale}, {_axis(dims)})"
     return f"{e.saved[node]['diff']} * {scale}"
 
@@ -144,7 +150,7 @@ def _std_grad(e, node, i, g, out, x):
 
 def _pow_grad(e, node, i, g, out, a, b):
     """The op's where(...) conventions, left out when a literal operand makes them moot."""
-    base, exponent = node.inputs
+    base, exponent = node.inputs          # kept: read by the rules, or constants
     if i == 0:
         value = f"{g} * {b} * {_neg_safe(a)} ** {e.minus_one(b, exponent)}"
         moot = exponent.ndim == 0 and b == e.const(exponent) and exponent != 0
@@ -156,7 +162,7 @@ def _pow_grad(e, node, i, g, out, a, b):
 
 def _count(node):
     """How many elements of its input a reduction combines into each output element."""
-    return count(node.inputs[0].shape, node.attrs["dims"])
+    return count(node.shapes[0], node.attrs["dims"])
 
 
 def _sigmoid_forward(e, node, x):
@@ -204,23 +210,23 @@ GRAD = {
     ops.Abs: lambda e, n, i, g, out, x: f"{g} * np.sign({x})",
     ops.Sigmoid: lambda e, n, i, g, out, x: f"{g} * {out} * (1 - {out})",
     ops.Relu: lambda e, n, i, g, out, x: f"np.where({x} > 0, {g}, 0)",
-    ops.Cast: lambda e, n, i, g, out, x: f"{g}.astype(np.{n.inputs[0].dtype})",
+    ops.Cast: lambda e, n, i, g, out, x: f"{g}.astype(np.{n.dtypes[0]})",
     ops.Copy: lambda e, n, i, g, out, x: g,
     ops.Add: lambda e, n, i, g, out, a, b: g,
     ops.Sub: lambda e, n, i, g, out, a, b: g if i == 0 else f"-{g}",
     ops.Mul: lambda e, n, i, g, out, a, b: f"{g} * {(b, a)[i]}",
     ops.Div: lambda e, n, i, g, out, a, b: f"{g} / {b}" if i == 0 else f"-{g} * ({out} / {b})",
     ops.Pow: _pow_grad,
-    ops.Sum: lambda e, n, i, g, out, x: _expand_reduced(g, n.inputs[0], n.attrs["dims"],
+    ops.Sum: lambda e, n, i, g, out, x: _expand_reduced(g, _meta(n, 0), n.attrs["dims"],
                                                         n.attrs["keepdim"]),
     ops.Mean: lambda e, n, i, g, out, x: _expand_reduced(
-        f"{g} / {_count(n)}", n.inputs[0], n.attrs["dims"], n.attrs["keepdim"]),
+        f"{g} / {_count(n)}", _meta(n, 0), n.attrs["dims"], n.attrs["keepdim"]),
     ops.Var: _var_grad,
     ops.Std: _std_grad,
     ops.Max: _max_grad("argmax"),
     ops.Min: _max_grad("argmin"),
     ops.LogSumExp: _logsumexp_grad,
-    ops.Reshape: lambda e, n, i, g, out, x: f"{g}.reshape({n.inputs[0].shape})",
+    ops.Reshape: lambda e, n, i, g, out, x: f"{g}.reshape({n.shapes[0]})",
     ops.Permute: lambda e, n, i, g, out, x: (
         f"{g}.transpose({tuple(int(d) for d in np.argsort(n.attrs['dims']))})"),
     ops.Expand: lambda e, n, i, g, out, x: g,
@@ -252,15 +258,26 @@ def grad_source(e, node, i, g, out, inputs_src):
         return _fused_grad(e, node, i, g, out, inputs_src)
     if rule is None:
         op, attrs = e.generic(node, "the gradient")
-        return f"{op}.vjp({i}, {g}, {out}, ({', '.join(inputs_src)},), {attrs})"
+        return f"{op}.grads[{i}]({', '.join([g] + _rule_arguments(e, node, i, out, inputs_src))})"
     return rule(e, node, i, g, out, *inputs_src)
+
+
+def _rule_arguments(e, node, i, out, inputs_src):
+    """Source of the arguments of input i's gradient rule (graph.rule_arguments), for an op
+    called through the op table: the names of arrays, other values as constants."""
+    if node.op.extras or node.op.variadic:
+        raise CodegenError(f"codegen: op '{node.op.name}' cannot be called from generated "
+                           "code: it computes values on the side")
+    names = dict(zip(node.op.inputs, inputs_src)) | {"out": out}
+    values = rule_arguments(node, i, [None] * len(inputs_src), None, {})
+    return [names.get(n) or e.globals_name(v, n) for n, v in zip(node.op.reads[i], values)]
 
 
 # A fused op (tensorgrad.symbolic) is written out as its kernels' statements, the derived
 # formulas, followed by what its op-table wrapper does to their result (kernels.py).
 
 def _fused_forward(e, node, inputs_src):
-    fused, call, dtype = node.op.fused, node.attrs["call"], node.inputs[0].dtype
+    fused, call, dtype = node.op.fused, node.attrs["call"], node.dtypes[0]
     saved = {}
     try:
         lines, result, helpers = fused.inline("forward", dtype, ["None", "None", *inputs_src],
@@ -269,7 +286,8 @@ def _fused_forward(e, node, inputs_src):
         return None
     e.saved[node] = saved
     _emit_inlined(e, lines, helpers)
-    value = fused.kernel("forward", dtype)(None, None, *node.inputs, **call.kwargs, saved={})
+    inputs = [_meta(node, k) for k in range(len(node.shapes))]
+    value = fused.kernel("forward", dtype)(None, None, *inputs, **call.kwargs, saved={})
     expr = result if _is_array(value, dtype) else f"np.asarray({result}, np.{dtype})"
     if np.shape(value) != call.kept:
         expr = f"np.broadcast_to({expr}, {call.kept})"
@@ -277,16 +295,16 @@ def _fused_forward(e, node, inputs_src):
 
 
 def _fused_grad(e, node, i, g, out, inputs_src):
-    fused, call, x = node.op.fused, node.attrs["call"], node.inputs[i]
-    if node.out.shape != call.kept:
+    fused, call, x = node.op.fused, node.attrs["call"], _meta(node, i)
+    if node.out_shape != call.kept:
         g, out = f"{g}.reshape({call.kept})", f"{out}.reshape({call.kept})"
     which = fused.definition.tensor_names[i]
     lines, result, helpers = fused.inline(which, x.dtype, [g, out, *inputs_src], call,
                                           e.saved[node], e.fresh)
     _emit_inlined(e, lines, helpers)
-    value = fused.kernel(which, x.dtype)(np.zeros(call.kept, node.out.dtype),
-                                         node.out.reshape(call.kept), *node.inputs,
-                                         **call.kwargs, saved=call.saved)
+    zeros = np.zeros(call.kept, node.out_dtype)
+    value = fused.kernel(which, x.dtype)(zeros, zeros, *node.inputs, **call.kwargs,
+                                         saved=node.extras["steps"])
     expr = result if _is_array(value, x.dtype) else f"np.asarray({result}, np.{x.dtype})"
     full = np.broadcast_shapes(np.shape(value), x.shape)
     return expr if full == np.shape(value) else f"np.broadcast_to({expr}, {full})"
@@ -304,10 +322,8 @@ def _emit_inlined(e, lines, helpers):
 
 
 def grad_shape(node, i):
-    """The shape of input i's gradient before unbroadcast, found by running the rule once."""
-    g = np.zeros(node.out.shape, node.out.dtype)
-    with np.errstate(all="ignore"):
-        return np.shape(node.op.vjp(i, g, node.out, node.inputs, node.attrs))
+    """The shape of input i's gradient before unbroadcast (graph.sent_shape)."""
+    return sent_shape(node, i)
 
 
 def unbroadcast_source(expr, shape, target):

@@ -38,7 +38,7 @@ import sys
 import numpy as np
 
 from .. import checks, creation, ops
-from ..autograd import is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, _as_index, _constant, apply
 from .guards import _PACKAGE, _SCALARS, is_library_file
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..autograd import note_inplace_change
+from ..versions import note_inplace_change
 from ..checks import checked_state, index_range, int_arg, number_arg, shown
 from ..creation import ones, rand, randn, zeros
 from ..functional import _tensor, batch_norm

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from .. import autograd, ops
+from .. import grad_mode, ops
 from ..tensor import Tensor, apply
 from .algebra import (KernelPrinter, compile_source, cost, identifier, kinks_as_pytorch,
                       never_zero, numbers_as_floats, unique_inverse, zero_divisors)
@@ -290,7 +290,7 @@ class ElementwiseFunction:
         def forward_(x):
             """The forward, in x's dtype and shape. In anomaly mode, a domain declared
             positive (which the derivation relied on) is checked."""
-            if positive and autograd._anomaly[-1] and (x <= 0).any():
+            if positive and grad_mode._anomaly[-1] and (x <= 0).any():
                 count = np.count_nonzero(x <= 0)
                 raise ValueError(f"{fn}: declared domain='positive', but x has {count} "
                                  f"value{'s' if count > 1 else ''} <= 0 (the smallest "

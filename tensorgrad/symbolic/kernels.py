@@ -13,9 +13,9 @@ import math
 import numpy as np
 import sympy as sp
 
-from .. import autograd, ops
+from .. import grad_mode, ops
 from ..arrays import normalize_dims
-from ..tensor import Tensor, apply
+from ..tensor import Tensor, apply_with_extras
 from .algebra import (KernelPrinter, compile_source, identifier, inline_kernel,
                       numbers_as_floats, support)
 
@@ -225,10 +225,10 @@ class FusedOp:
         if layout is None:                  # checked once per shapes and arguments
             layout = self._layout(shapes, dim, keepdim, scalars)
             self._layouts[key] = layout
-        call = layout.fresh()
+        out, extras = apply_with_extras(self.op, *tensors, call=layout)
         if saved is not None:
-            call.saved = saved
-        return apply(self.op, *tensors, call=call)
+            saved.update(extras["steps"])
+        return out
 
     def _layout(self, shapes, dim, keepdim, scalars):
         """The Call for inputs of `shapes`: axes, lengths and numbers, after checking them."""
@@ -313,12 +313,11 @@ class FusedOp:
 
 
 class Call:
-    """What one application of a fused op needs besides its arrays (the node's attribute):
-    the kernels' keyword arguments (numbers, lengths, reduced array axes), the output's
-    shape with and without the reduced axes, and the steps the forward saved for the
-    backward (as PyTorch's ctx.save_for_backward)."""
+    """What an application of a fused op needs besides its arrays (the node's attribute):
+    the kernels' keyword arguments (numbers, lengths, reduced array axes) and the output's
+    shape with and without the reduced axes. One per layout, shared by its applications."""
 
-    __slots__ = ("kwargs", "kept", "shape", "saved", "values")
+    __slots__ = ("kwargs", "kept", "shape", "values")
 
     def __init__(self, fused, full, axes, lengths, keepdim, values):
         self.values = values
@@ -328,15 +327,6 @@ class Call:
         self.kept = tuple(1 if a - len(full) in dropped else s for a, s in enumerate(full))
         self.shape = self.kept if keepdim else tuple(
             s for a, s in enumerate(full) if a - len(full) not in dropped)
-        self.saved = {}
-
-    def fresh(self):
-        """A Call like this one with nothing saved yet: one per application of the op."""
-        call = object.__new__(Call)
-        call.values, call.kwargs, call.kept, call.shape = (self.values, self.kwargs, self.kept,
-                                                           self.shape)
-        call.saved = {}
-        return call
 
     def __str__(self):
         """The op's numbers as a drawing shows them: 'eps=1e-05'."""
@@ -348,27 +338,34 @@ class Call:
 
 
 def _make_op_class(fused):
-    """The op-table class for `fused`: numpy forward, one grad_<input> per tensor input."""
+    """The op-table class for `fused`: numpy forward, one grad_<input> per tensor input.
+
+    The forward also returns the steps it computed (`steps`, the op's extra), which the
+    gradients read, as the lecture's backward reads `bnraw` and `bnvar_inv`.
+    """
     d = fused.definition
 
     def forward(*arrays, call):
         """The compiled forward; the output without the reduced axes unless keepdim."""
-        if autograd._anomaly[-1]:
+        if grad_mode._anomaly[-1]:
             fused.check_assumptions(arrays, call)
-        dtype = arrays[0].dtype
-        out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs,
-                                              saved=call.saved)
+        dtype, steps = arrays[0].dtype, {}
+        out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs, saved=steps)
         out = np.asarray(out, dtype)
         if out.shape != call.kept:
             out = np.broadcast_to(out, call.kept)
-        return out.reshape(call.shape)
+        return out.reshape(call.shape), steps
+
+    # every gradient reads the output, every input and the steps (the kernels' arguments)
+    reads = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+             for n in ("g", "out", *d.tensor_names, "steps", "call")]
 
     def make_grad(k, input_name):
         """grad_<input_name>: the compiled derived gradient of tensor input k."""
-        def grad(g, out, *arrays, call):
+        def grad(g, out, *arrays_steps_call):
+            *arrays, steps, call = arrays_steps_call
             g, out, x = g.reshape(call.kept), out.reshape(call.kept), arrays[k]
-            r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs,
-                                                  saved=call.saved)
+            r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs, saved=steps)
             r = np.asarray(r, x.dtype)
             if r.shape != x.shape:                  # smaller than x: spread it for unbroadcast
                 full = np.broadcast_shapes(r.shape, x.shape)
@@ -376,9 +373,10 @@ def _make_op_class(fused):
             return r
         grad.__name__ = f"grad_{input_name}"
         grad.__doc__ = f"The derived gradient of {d.name} with respect to {input_name}."
+        grad.__signature__ = inspect.Signature(reads)
         return grad
 
-    namespace = {"name": d.name, "fused": fused, "forward": forward,
+    namespace = {"name": d.name, "fused": fused, "forward": forward, "extras": ("steps",),
                  "__doc__": f"{d.name}: a fused op; forward and gradients derived with sympy."}
     for k, input_name in enumerate(d.tensor_names):
         namespace[f"grad_{input_name}"] = make_grad(k, input_name)

@@ -1,0 +1,274 @@
+"""The recorded graph and the backward pass over it.
+
+Each op applied to a tensor that requires grad records a `Node`: the op, its attributes,
+what its gradient rules read (and the inputs that need no gradient: constants, which
+drawings and generated code replay), and the nodes that made its inputs. Leaves that
+require grad have a node too, with no op. A Tensor points to its node; nodes point only
+backwards, to their parents, so the graph has no cycles and is freed as soon as nothing
+refers to its output.
+
+Nodes, not tensors, form the graph so that an in-place change of a tensor (`t += 1`,
+`t[i] = v`) can give the tensor a new node while the ops that read the old value keep
+pointing at the old one.
+"""
+import heapq
+import itertools
+import operator
+import sys
+import weakref
+
+import numpy as np
+
+from .arrays import unbroadcast
+from .grad_mode import _keeping_grads, check_finite
+from .versions import _changes, check_unchanged
+
+_sequence = itertools.count()
+
+
+class Node:
+    """One recorded op application (or, with `op` None, a leaf that requires grad).
+
+    `parents[i]` is the node of input i, or None when that input needs no gradient.
+    `inputs[i]` is input i's array if the node keeps it (a gradient rule reads it, or it is
+    a constant), else None; `out` and `extras` likewise; `shapes` and `dtypes` describe every
+    input, `out_shape` and `out_dtype` the output, and `value` is a weak reference to the
+    output (for drawings, while it lives).
+    `seq` numbers nodes in the order they were made, so a node's number is larger than its
+    parents'. `tensor` is a weak reference to the tensor whose `.grad` receives this node's
+    gradient: set for leaves and for tensors that called `retain_grad()`. `name` is the name
+    of the tensor it made (`Tensor.name`), for drawing. `grad` is the node's gradient from
+    the latest backward pass, kept only inside `keep_grads()`.
+    """
+
+    __slots__ = ("op", "attrs", "inputs", "shapes", "dtypes", "out", "out_shape", "out_dtype",
+                 "extras", "value",
+                 "parents", "tensor", "name", "grad", "used", "released", "made_at", "site",
+                 "seq")
+
+    def __init__(self, op, attrs, arrays, out, extras, parents):
+        self.op, self.attrs, self.parents = op, attrs, parents
+        self.shapes = tuple([a.shape for a in arrays])
+        self.dtypes = tuple([a.dtype for a in arrays])
+        kept_inputs, keeps_out, kept_extras = kept(op, parents) if op is not None else (
+            (), False, ())
+        self.inputs = tuple([a if k else None for a, k in zip(arrays, kept_inputs)])
+        self.out = out if keeps_out else None
+        self.out_shape, self.out_dtype = (out.shape, out.dtype) if out is not None else ((), None)
+        self.extras = {k: extras[k] for k in kept_extras} if kept_extras else None
+        self.value = weakref.ref(out) if out is not None else None
+        self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
+        self.used = self.released = False
+        self.made_at = _changes[0]
+        self.seq = next(_sequence)                # made after its parents: a larger number
+
+    def __repr__(self):
+        return f"<{self.op.name if self.op else 'leaf'} node>"
+
+
+def leaf_node(tensor):
+    """The node of a leaf tensor that requires grad: its gradient goes to `tensor.grad`."""
+    node = Node(None, None, (), None, None, ())
+    node.tensor = weakref.ref(tensor)
+    node.name = tensor.name
+    return node
+
+
+# ---------------------------------------------------------------- what a node keeps
+
+def kept(op, parents):
+    """(which inputs, whether the output, which extras) a node of `op` keeps, given which
+    inputs need a gradient (`parents`): what their gradient rules read, and the inputs that
+    need none. Worked out once per op and pattern of parents."""
+    if _keeping_grads[-1]:                      # inside keep_grads(): keep everything, for
+        return (True,) * len(parents), True, op.extras       # drawings of every value
+    need = tuple([p is not None for p in parents])
+    plans = op.__dict__.get("_kept")
+    if plans is None:
+        plans = op._kept = {}
+    if need not in plans:
+        reads = set()
+        for i, needed in enumerate(need):
+            if needed:
+                reads.update(op.reads[0 if op.variadic else i])
+        names = op.inputs if not op.variadic else ()
+        inputs = tuple(not needed or (k < len(names) and names[k] in reads)
+                       for k, needed in enumerate(need))
+        plans[need] = (inputs, "out" in reads, tuple(e for e in op.extras if e in reads))
+    return plans[need]
+
+
+def keeps_something(node):
+    """Whether `node` keeps an array its backward reads (a constant aside)."""
+    return node.out is not None or node.extras is not None or any(
+        a is not None for a, p in zip(node.inputs, node.parents) if p is not None)
+
+
+def rule_arguments(node, i, inputs=None, out=None, extras=None):
+    """The arguments of the gradient rule of input `i` of `node`, besides `g`, by the names
+    of its parameters (ops.py says what each name means): the node's own values, or the
+    `inputs`, `out` and `extras` given in their place (stand-ins, to write the rule out)."""
+    values = (node.inputs if inputs is None else inputs, node.out if out is None else out,
+              node.extras if extras is None else extras, node.attrs, node.shapes,
+              node.dtypes, i)
+    return [values[slot] if key is None else values[slot][key]
+            for slot, key in argument_plan(node.op, i)]
+
+
+def argument_plan(op, i):
+    """Where each argument of input i's gradient rule comes from: (slot, key) pairs into
+    (inputs, out, extras, attrs, shapes, dtypes, i), worked out once per op and input."""
+    plans = op.__dict__.get("_plans")
+    if plans is None:
+        plans = op._plans = {}
+    if i not in plans:
+        names, plan = op.inputs, []
+        for name in op.reads[0 if op.variadic else i]:
+            meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
+            if name == "out":
+                plan.append((1, None))
+            elif name == "i" and op.variadic:
+                plan.append((6, None))
+            elif name in names:
+                plan.append((0, names.index(name)))
+            elif meta:
+                slot = 4 if name.endswith("_shape") else 5
+                plan.append((slot, None if op.variadic else names.index(name[:-6])))
+            elif name in op.extras:
+                plan.append((2, name))
+            else:
+                plan.append((3, name))
+        plans[i] = tuple(plan)
+    return plans[i]
+
+
+def gradient_rule(node, i, g):
+    """Input i's gradient from `node`'s op, before it is summed down to the input's shape."""
+    return node.op.grads[0 if node.op.variadic else i](g, *rule_arguments(node, i))
+
+
+def sent_shape(node, i):
+    """The shape of what input i's gradient rule returns (the output's, for an op that
+    broadcasts): found by running the rule on zeros of the right shapes, as it does not
+    depend on the values. Drawings and generated code use it to show the sums that undo
+    broadcasting."""
+    def zeros(shape, dtype):
+        return np.broadcast_to(np.zeros((), dtype), shape)
+    stand_in = _StandIn(node, zeros)
+    with np.errstate(all="ignore"):
+        return np.shape(gradient_rule(stand_in, i, zeros(stand_in.out_shape, stand_in.dtype)))
+
+
+class _StandIn:
+    """A node's look-alike whose arrays are zeros, for `sent_shape`."""
+
+    def __init__(self, node, zeros):
+        self.out_shape, self.dtype = node.out_shape, node.out_dtype
+        self.op, self.attrs, self.shapes, self.dtypes = node.op, node.attrs, node.shapes, node.dtypes
+        self.inputs = tuple(zeros(s, d) for s, d in zip(node.shapes, node.dtypes))
+        self.out = zeros(self.out_shape, self.dtype)
+        self.extras = {k: _zeros_like(v, zeros) for k, v in (node.extras or {}).items()}
+
+
+def _zeros_like(value, zeros):
+    """Zeros in place of every array in `value` (an array, or a dict of arrays)."""
+    if isinstance(value, dict):
+        return {k: _zeros_like(v, zeros) for k, v in value.items()}
+    return zeros(np.shape(value), getattr(value, "dtype", np.float64))
+
+
+# ---------------------------------------------------------------- order and backward
+
+def topological_order(root):
+    """Every node `root` depends on, each after all of its parents: in the order they were
+    made (`seq`), which is the order the backward pass visits them in, reversed.
+
+    Found with an explicit stack instead of recursion: a chain of 100,000 ops is as easy
+    as ten.
+    """
+    seen, stack = {root}, [root]
+    while stack:
+        for p in stack.pop().parents:
+            if p is not None and p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return sorted(seen, key=operator.attrgetter("seq"))
+
+
+def backpropagate(roots, retain_graph=False):
+    """Backpropagate from `roots`, a dict {node: the gradient of some result with respect
+    to that node's output} (one root for `loss.backward()`).
+
+    A node's gradient is complete once every node that used it has been visited. Every such
+    user was made after it, so taking the waiting nodes latest-made first (a heap on `seq`)
+    is an order that guarantees this, without sorting the whole graph. For each node, ask
+    its op for each input's gradient, sum that down to the input's shape (unbroadcast), and
+    add it to what the input has received so far.
+    """
+    grads, keep = dict(roots), _keeping_grads[-1]
+    waiting = [(-root.seq, root) for root in grads]
+    heapq.heapify(waiting)
+    while waiting:
+        node = heapq.heappop(waiting)[1]
+        g = grads.pop(node)
+        if keep:
+            node.grad = g
+        if node.tensor is not None:
+            deliver(node.tensor(), g)
+        if node.op is None:
+            continue
+        check_usable(node)
+        for i, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            pg = unbroadcast(gradient_rule(node, i, g), node.shapes[i])
+            if node.site is not None:
+                check_finite(node.op.name, f"backward (input {i})", [g], pg, node.site)
+            if parent in grads:
+                grads[parent] = grads[parent] + pg
+            else:
+                grads[parent] = pg
+                heapq.heappush(waiting, (-parent.seq, parent))
+        node.used = True
+        if not (retain_graph or keep):
+            release(node)
+
+
+def check_usable(node):
+    """Refuse a node whose kept arrays an earlier backward let go of, or that were changed in
+    place since it was made."""
+    if node.released:
+        raise RuntimeError(
+            f"backward: the graph through '{node.op.name}' was already used by an earlier "
+            "backward(), which let go of the values it kept; call backward(retain_graph=True) "
+            "the first time to go through it again, or run the forward pass anew")
+    if _changes[0] != node.made_at:
+        check_unchanged(node)
+
+
+def release(node):
+    """Let go of what the backward pass read, as PyTorch frees its saved tensors, so that a
+    loss kept after backward holds little memory. The constants stay (drawings and
+    generated code replay them); a node that kept nothing else can be used again."""
+    if keeps_something(node):
+        node.released = True
+        node.inputs = tuple([a if p is None else None for a, p in zip(node.inputs, node.parents)])
+        node.out = node.extras = None
+
+
+def deliver(tensor, g):
+    """Add a finished gradient to `tensor.grad`, as an array of its own.
+
+    Gradients may alias each other (an add passes the same array to both inputs), so `g`
+    is copied, unless it owns its memory and nothing but the backward pass holds it (its
+    reference count: the caller's variable, this function's argument and getrefcount's
+    own), the test numpy makes before reusing a temporary array.
+    """
+    if tensor is None:
+        return
+    dtype = tensor._data.dtype
+    if type(g) is not np.ndarray or g.dtype != dtype:
+        g = np.array(g, dtype=dtype)
+    elif g.base is not None or sys.getrefcount(g) > 3:
+        g = g.copy()
+    tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad._data + g, None)
