@@ -229,8 +229,7 @@ class Pow(Op):
     name, formula = "pow", "a**b"
 
     def forward(a, b):
-        out = a ** b
-        return out if out.dtype == a.dtype else out.astype(a.dtype)   # bools: numpy says int8
+        return a ** b
 
     # PyTorch's conventions where the formulas give 0 * inf: the gradient by the base is 0
     # where the exponent is 0 (a**0 is 1 for every a, even 0), and the gradient by the
@@ -467,7 +466,7 @@ class MatMul(Op):
             return g[..., None] * b                          # outer product, row by row
         if len(a_shape) == 1:
             return (g[..., None, :] @ b.swapaxes(-1, -2))[..., 0, :]
-        return g @ b.swapaxes(-1, -2)
+        return g @ (b.T if b.ndim == 2 else b.swapaxes(-1, -2))     # dA = G @ B.T
 
     def grad_b(g, a, b_shape):
         if a.ndim == 1 and len(b_shape) == 1:
@@ -476,4 +475,4 @@ class MatMul(Op):
             return a[:, None] * g[..., None, :]
         if len(b_shape) == 1:
             return (a.swapaxes(-1, -2) @ g[..., None])[..., 0]
-        return a.swapaxes(-1, -2) @ g
+        return (a.T if a.ndim == 2 else a.swapaxes(-1, -2)) @ g     # dB = A.T @ G

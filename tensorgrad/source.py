@@ -17,6 +17,7 @@ exponent b becomes one literal). Rules that write into arrays (scatter-adds, `pu
 cannot be written this way; codegen keeps an explicit source form for those few.
 """
 import ast
+import re
 
 import numpy as np
 
@@ -106,9 +107,7 @@ class Expr:
     # ------------------------------------------------------------ methods and indexing
 
     def _method(self, name, *args, **kwargs):
-        call = ast.Call(ast.Attribute(self.node, name), [self.writer.ast(a) for a in args],
-                        [ast.keyword(k, self.writer.ast(v)) for k, v in kwargs.items()])
-        return self.writer.expr(call)
+        return self.writer.call(ast.Attribute(self.node, name), args, kwargs)
 
     def reshape(self, *shape):
         return self._method("reshape", *shape)
@@ -118,6 +117,10 @@ class Expr:
 
     def swapaxes(self, a, b):
         return self._method("swapaxes", a, b)
+
+    @property
+    def T(self):
+        return self.writer.expr(ast.Attribute(self.node, "T"))
 
     def sum(self, **kwargs):
         return self._method("sum", **kwargs)
@@ -202,6 +205,12 @@ class Writer:
         return Expr(node, self)
 
     def call(self, function, args, kwargs):
+        """A call, written as numpy code is usually written: `keepdims=False` (numpy's
+        default) left out, and one axis given as a number rather than a 1-tuple."""
+        name = ast.unparse(function)
+        args = [_one_axis(a) if k == 1 and name in AXIS_SECOND else a for k, a in enumerate(args)]
+        kwargs = {k: _one_axis(v) if k == "axis" else v for k, v in kwargs.items()
+                  if not (k == "keepdims" and v is False)}
         return self.expr(ast.Call(function, [self.ast(a) for a in args],
                                   [ast.keyword(k, self.ast(v)) for k, v in kwargs.items()]))
 
@@ -238,6 +247,8 @@ class Writer:
 
     @staticmethod
     def _number(value):
+        if isinstance(value, np.floating):       # the shortest digits that give it back
+            value = float(str(value))            # in its own dtype (0.032258064 in float32)
         value = value.item() if isinstance(value, np.generic) else value
         if isinstance(value, float) and not np.isfinite(value):
             name = "nan" if np.isnan(value) else "inf"
@@ -246,6 +257,14 @@ class Writer:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             return ast.UnaryOp(ast.USub(), ast.Constant(-value))    # (-2.0) ** x, not -2.0 ** x
         return ast.Constant(value)
+
+
+AXIS_SECOND = ("np.expand_dims", "np.squeeze")
+
+
+def _one_axis(value):
+    """(0,) as 0: the same axis argument, as it is usually written."""
+    return value[0] if isinstance(value, tuple) and len(value) == 1 else value
 
 
 def write(results, fresh):
@@ -280,7 +299,7 @@ def write(results, fresh):
             return bind(child) if isinstance(child, ast.AST) else child
         if uses.get(id(child), 0) > 1 and not _cheap(child):
             if id(child) not in named:
-                expression = ast.unparse(bind(child))
+                expression = _unparse(bind(child))
                 named[id(child)] = name = fresh("t")
                 statements.append(f"{name} = {expression}")
             return ast.Name(named[id(child)])
@@ -288,8 +307,14 @@ def write(results, fresh):
 
     texts = {}
     for key, root in zip(results, roots):
-        texts[key] = ast.unparse(bind_child(root) if isinstance(root, ast.expr) else root)
+        texts[key] = _unparse(bind_child(root) if isinstance(root, ast.expr) else root)
     return statements, texts
+
+
+def _unparse(node):
+    """Source of `node`, with a negative literal exponent written `x ** -0.5`, as people
+    write it (ast.unparse writes `x ** (-0.5)`; Python reads both the same way)."""
+    return re.sub(r"\*\* \((-[0-9.e+-]+)\)", r"** \1", ast.unparse(node))
 
 
 def _cheap(node):

@@ -570,7 +570,10 @@ class Tensor:
         return _binary(ops.Div, other, self)
 
     def __pow__(self, other):
-        return _binary(ops.Pow, self, other)
+        out = _binary(ops.Pow, self, other)
+        if self._data.dtype.kind == _dtype_of(other).kind == "b" != out._data.dtype.kind:
+            return out.to(self._data.dtype)      # bool ** True: numpy says int8, PyTorch bool
+        return out
 
     def __rpow__(self, other):
         return _binary(ops.Pow, other, self)

@@ -23,6 +23,6 @@ Layout, one way: `rules` (each op as source) <- `emitter` (statements, names, pa
 """
 from .compiled import CompiledStep, compile
 from .program import Program, generate
-from .rules import FORWARD, GRAD, CodegenError
+from .rules import CodegenError
 
-__all__ = ["CodegenError", "CompiledStep", "FORWARD", "GRAD", "Program", "compile", "generate"]
+__all__ = ["CodegenError", "CompiledStep", "Program", "compile", "generate"]

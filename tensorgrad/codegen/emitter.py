@@ -321,13 +321,6 @@ class Emitter:
                 "values can change; the shape of the result depends on them (use "
                 "multiplication by the mask, or an integer index)")
 
-    def minus_one(self, b, array):
-        """`b - 1` for a pow's gradient: folded to one literal (computed in b's dtype, as the
-        engine does) when b is a number."""
-        if array.ndim == 0 and b == self.const(array) and not b.isidentifier():
-            return self.literal(np.asarray(array - 1))
-        return f"({b} - 1)"
-
     # ------------------------------------------------------------ ops without a source form
 
     def generic(self, node, what):

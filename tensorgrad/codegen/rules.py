@@ -1,19 +1,21 @@
-"""The ops as source: each op's forward and gradient written out as a numpy expression.
+"""The ops as source: each op's forward and gradient written out as numpy statements.
 
-`FORWARD[op](e, node, *inputs)` and `GRAD[op](e, node, i, g, out, *inputs)` return one numpy
-expression (names of the arrays in, source text out). Each mirrors the op's `forward` and
-`grad_*` in ops.py expression for expression, so the results are bit-identical. Rules that
-need more than one statement write the extra ones with `e.let(name, expression)` (`e` is
-the Emitter). Fused ops are written as their kernels' statements; unbroadcast as the same
-sum the engine makes.
+The op table is the source: `forward_source` and `grad_source` run the op's own `forward`
+and `grad_*` on stand-ins (tensorgrad.source) that write down what is computed, so the
+code is the engine's computation, expression for expression, and bit-identical with it.
+A few rules write into arrays (the scatter-add of an index's gradient, setitem, the
+routing of max/min) and keep an explicit source form here (`SPECIAL`); fused ops are
+written as their kernels' statements; unbroadcast as the same sum the engine makes.
 """
+import ast
 import re
 
 import numpy as np
 
 from .. import ops
-from ..arrays import count, is_basic_index, stretched_axes
+from ..arrays import is_basic_index, stretched_axes
 from ..graph import rule_arguments, sent_shape
+from ..source import NotWritable, Writer, write
 
 
 class CodegenError(NotImplementedError):
@@ -22,23 +24,6 @@ class CodegenError(NotImplementedError):
 
 def _axis(dims):
     return str(dims[0]) if len(dims) == 1 else str(tuple(dims))
-
-
-def _reduced(dims, keepdim):
-    """The arguments of a reduction over `dims`: `axis=0, keepdims=True`."""
-    return f"axis={_axis(dims)}" + (", keepdims=True" if keepdim else "")
-
-
-def _neg_safe(text):
-    """A literal operand, in parentheses when negative (`(-2.0) ** x`, not `-2.0 ** x`)."""
-    return f"({text})" if text.startswith("-") else text
-
-
-def _expand_reduced(g, x, dims, keepdim):
-    """Source of arrays.expand_reduced: the gradient of a reduction broadcast back."""
-    if not keepdim and x.shape:
-        g = f"np.expand_dims({g}, {_axis(dims)})"
-    return f"np.broadcast_to({g}, {x.shape})"
 
 
 def _meta(node, k):
@@ -62,21 +47,6 @@ def _max_grad(pick):
     return grad
 
 
-def _logsumexp_forward(e, node, x):
-    dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
-    m = e.let(f"{x}_max", f"{x}.max(axis={_axis(dims)}, keepdims=True)")
-    e.line(f"{m} = np.where(np.isfinite({m}), {m}, 0)")
-    lse = f"np.log(np.exp({x} - {m}).sum(axis={_axis(dims)}, keepdims=True)) + {m}"
-    return lse if keepdim else f"({lse}).squeeze({_axis(dims)})"
-
-
-def _logsumexp_grad(e, node, i, g, out, x):
-    dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
-    array = _meta(node, 0)
-    full = e.let(f"{out}_full", _expand_reduced(out, array, dims, keepdim))
-    return f"{_expand_reduced(g, array, dims, keepdim)} * np.exp({x} - {full})"
-
-
 def _scatter(e, node, i, g, out, x):
     index = node.attrs["index"]
     array = _meta(node, 0)
@@ -97,169 +67,109 @@ def _setitem_grad(e, node, i, g, out, x, value):
     return kept
 
 
-def _matmul_grad(e, node, i, g, out, a, b):
-    na, nb = (len(shape) for shape in node.shapes)
-    if i == 0:
-        if na == 1 and nb == 1:
-            return f"{g} * {b}"
-        if nb == 1:
-            return f"{g}[..., None] * {b}"
-        if na == 1:
-            return f"({g}[..., None, :] @ {b}.swapaxes(-1, -2))[..., 0, :]"
-        return f"{g} @ {b}.T" if nb == 2 else f"{g} @ {b}.swapaxes(-1, -2)"
-    if na == 1 and nb == 1:
-        return f"{g} * {a}"
-    if na == 1:
-        return f"{a}[:, None] * {g}[..., None, :]"
-    if nb == 1:
-        return f"({a}.swapaxes(-1, -2) @ {g}[..., None])[..., 0]"
-    return f"{a}.T @ {g}" if na == 2 else f"{a}.swapaxes(-1, -2) @ {g}"
+# ---------------------------------------------------------------- the op table's own rules
+
+def _writer(e):
+    """A Writer whose constant arrays and indices become the emitter's names and source."""
+    w = Writer(name_of=e.const)
+    w.index = lambda index: ast.parse(f"x[{e.index(index)}]", mode="eval").body.slice
+    return w
 
 
-def _cat_grad(e, node, i, g, out, *xs):
-    dim = node.attrs["dim"]
-    start = sum(shape[dim] for shape in node.shapes[:i])
-    where = [":"] * len(node.out_shape)
-    where[dim] = f"{start}:{start + node.shapes[i][dim]}"
-    return f"{g}[{', '.join(where)}]"
+def _stand_ins(e, w, node, inputs_src):
+    """A stand-in for each input: its source in the code, or, for a constant the code writes
+    as a literal, its value (known while writing: arithmetic on it is done at once, in its
+    dtype, as the engine does it)."""
+    stand_ins = []
+    for k, (source, array) in enumerate(zip(inputs_src, node.inputs)):
+        if node.parents[k] is None and np.ndim(array) == 0 and _is_literal(source):
+            stand_ins.append(w.constant(np.asarray(array)[()]))
+        else:
+            stand_ins.append(_named(w, source, node.shapes[k], node.dtypes[k]))
+    return stand_ins
 
 
-def _var_forward(e, node, x):
-    dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
-    n, correction = _count(node), node.attrs["correction"]
-    diff = e.let(f"{x}_diff", f"{x} - {x}.sum(axis={_axis(dims)}, keepdims=True) / {n}")
-    e.saved[node] = {"diff": diff}              # the gradient reuses it, as the op does
-    if n - correction <= 0:
-        return f"np.full({node.out_shape}, np.nan, np.{node.out_dtype})"
-    return f"({diff} * {diff}).sum({_reduced(dims, keepdim)}) / {n - correction}"
+def _is_literal(source):
+    node = ast.parse(source, mode="eval").body
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant) or ast.unparse(node) in ("np.inf", "np.nan")
 
 
-def _var_grad(e, node, i, g, out, x):
-    dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
-    n, correction = _count(node), node.attrs["correction"]
-    scale = f"({2 / (n - correction) if n > correction else 'np.nan'} * {g})"
-    if not keepdim and node.shapes[0]:
-        scale = f"np.expand_dims({scale}, {_axis(dims)})"
-    return f"{e.saved[node]['diff']} * {scale}"
+def _emit(e, results):
+    """Write `results` ({key: stand-in}) as statements; return {key: expression}."""
+    statements, texts = write(results, e.fresh)
+    for statement in statements:
+        e.line(statement)
+    return texts
 
 
-def _std_grad(e, node, i, g, out, x):
-    g = e.let(f"{g}_var", f"np.where({out} == 0, 0, {g} / (2 * {out}))")
-    return _var_grad(e, node, i, g, out, x)
+def _generic_forward(e, node, inputs_src):
+    w = _writer(e)
+    result = node.op.forward(*_stand_ins(e, w, node, inputs_src), **node.attrs)
+    if not node.op.extras:
+        return _emit(e, {"out": result})["out"]
+    out, *extras = result
+    texts = _emit(e, {"out": out} | dict(zip(node.op.extras, extras)))
+    e.saved[node] = {k: e.let(f"{node.name or 't'}_{k}", texts[k]) for k in node.op.extras}
+    return texts["out"]
 
 
-def _pow_grad(e, node, i, g, out, a, b):
-    """The op's where(...) conventions, left out when a literal operand makes them moot."""
-    base, exponent = node.inputs          # kept: read by the rules, or constants
-    if i == 0:
-        value = f"{g} * {b} * {_neg_safe(a)} ** {e.minus_one(b, exponent)}"
-        moot = exponent.ndim == 0 and b == e.const(exponent) and exponent != 0
-        return value if moot else f"np.where({b} == 0, 0, {value})"
-    value = f"{g} * {out} * np.log({a})"
-    moot = base.ndim == 0 and a == e.const(base) and base != 0
-    return value if moot else f"np.where(({a} == 0) & ({b} >= 0), 0, {value})"
+def _generic_grad(e, node, i, g, out, inputs_src):
+    w = _writer(e)
+    stand = lambda name, shape, dtype: _named(w, name, shape, dtype)      # noqa: E731
+    args = rule_arguments(node, i, _stand_ins(e, w, node, inputs_src),
+                          stand(out, node.out_shape, node.out_dtype),
+                          {k: stand(v, None, None) for k, v in e.saved.get(node, {}).items()})
+    rule = node.op.grads[0 if node.op.variadic else i]
+    return _emit(e, {"g": rule(stand(g, node.out_shape, node.out_dtype), *args)})["g"]
 
 
-def _count(node):
-    """How many elements of its input a reduction combines into each output element."""
-    return count(node.shapes[0], node.attrs["dims"])
+def _named(w, source, shape, dtype):
+    stand = w.array("_", shape, dtype)
+    stand.node = ast.parse(source, mode="eval").body
+    return stand
 
 
-def _sigmoid_forward(e, node, x):
-    z = e.let(f"{x}_z", f"np.exp(-np.abs({x}))")
-    return f"np.where({x} >= 0, 1 / (1 + {z}), {z} / (1 + {z}))"
-
-
-FORWARD = {
-    ops.Neg: lambda e, n, x: f"-{x}",
-    ops.Exp: lambda e, n, x: f"np.exp({x})",
-    ops.Log: lambda e, n, x: f"np.log({x})",
-    ops.Tanh: lambda e, n, x: f"np.tanh({x})",
-    ops.Sqrt: lambda e, n, x: f"np.sqrt({x})",
-    ops.Abs: lambda e, n, x: f"np.abs({x})",
-    ops.Sigmoid: _sigmoid_forward,
-    ops.Relu: lambda e, n, x: f"np.maximum({x}, 0)",
-    ops.Cast: lambda e, n, x: f"{x}.astype(np.{np.dtype(n.attrs['dtype'])})",
-    ops.Copy: lambda e, n, x: f"{x}.copy()",
-    ops.Add: lambda e, n, a, b: f"{a} + {b}",
-    ops.Sub: lambda e, n, a, b: f"{a} - {b}",
-    ops.Mul: lambda e, n, a, b: f"{a} * {b}",
-    ops.Div: lambda e, n, a, b: f"{a} / {b}",
-    ops.Pow: lambda e, n, a, b: f"{_neg_safe(a)} ** {b}",
-    ops.Sum: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])})",
-    ops.Mean: lambda e, n, x: f"{x}.sum({_reduced(n.attrs['dims'], n.attrs['keepdim'])}) / {_count(n)}",
-    ops.Var: _var_forward,
-    ops.Std: lambda e, n, x: f"np.sqrt({_var_forward(e, n, x)})",
-    ops.Max: lambda e, n, x: f"{x}.max(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
-    ops.Min: lambda e, n, x: f"{x}.min(axis={n.attrs['dim']}, keepdims={n.attrs['keepdim']})",
-    ops.LogSumExp: _logsumexp_forward,
-    ops.Reshape: lambda e, n, x: f"{x}.reshape({n.attrs['shape']})",
-    ops.Permute: lambda e, n, x: f"{x}.transpose({n.attrs['dims']})",
-    ops.Expand: lambda e, n, x: f"np.broadcast_to({x}, {n.attrs['shape']})",
-    ops.Cat: lambda e, n, *xs: f"np.concatenate([{', '.join(xs)}], axis={n.attrs['dim']})",
-    ops.GetItem: lambda e, n, x: f"{x}[{e.index(n.attrs['index'])}]",
-    ops.MatMul: lambda e, n, a, b: f"{a} @ {b}",
-}
-
-GRAD = {
-    ops.Neg: lambda e, n, i, g, out, x: f"-{g}",
-    ops.Exp: lambda e, n, i, g, out, x: f"{g} * {out}",
-    ops.Log: lambda e, n, i, g, out, x: f"{g} / {x}",
-    ops.Tanh: lambda e, n, i, g, out, x: f"{g} * (1 - {out} * {out})",
-    ops.Sqrt: lambda e, n, i, g, out, x: f"{g} / (2 * {out})",
-    ops.Abs: lambda e, n, i, g, out, x: f"{g} * np.sign({x})",
-    ops.Sigmoid: lambda e, n, i, g, out, x: f"{g} * {out} * (1 - {out})",
-    ops.Relu: lambda e, n, i, g, out, x: f"np.where({x} > 0, {g}, 0)",
-    ops.Cast: lambda e, n, i, g, out, x: f"{g}.astype(np.{n.dtypes[0]})",
-    ops.Copy: lambda e, n, i, g, out, x: g,
-    ops.Add: lambda e, n, i, g, out, a, b: g,
-    ops.Sub: lambda e, n, i, g, out, a, b: g if i == 0 else f"-{g}",
-    ops.Mul: lambda e, n, i, g, out, a, b: f"{g} * {(b, a)[i]}",
-    ops.Div: lambda e, n, i, g, out, a, b: f"{g} / {b}" if i == 0 else f"-{g} * ({out} / {b})",
-    ops.Pow: _pow_grad,
-    ops.Sum: lambda e, n, i, g, out, x: _expand_reduced(g, _meta(n, 0), n.attrs["dims"],
-                                                        n.attrs["keepdim"]),
-    ops.Mean: lambda e, n, i, g, out, x: _expand_reduced(
-        f"{g} / {_count(n)}", _meta(n, 0), n.attrs["dims"], n.attrs["keepdim"]),
-    ops.Var: _var_grad,
-    ops.Std: _std_grad,
+# Rules that write into arrays, and so have no stand-in form: written out by hand, each
+# mirroring its op's function in ops.py statement for statement.
+SPECIAL_GRAD = {
     ops.Max: _max_grad("argmax"),
     ops.Min: _max_grad("argmin"),
-    ops.LogSumExp: _logsumexp_grad,
-    ops.Reshape: lambda e, n, i, g, out, x: f"{g}.reshape({n.shapes[0]})",
-    ops.Permute: lambda e, n, i, g, out, x: (
-        f"{g}.transpose({tuple(int(d) for d in np.argsort(n.attrs['dims']))})"),
-    ops.Expand: lambda e, n, i, g, out, x: g,
-    ops.Cat: _cat_grad,
     ops.GetItem: _scatter,
     ops.SetItem: _setitem_grad,
-    ops.MatMul: _matmul_grad,
 }
-FORWARD[ops.SetItem] = None       # a copy then an assignment: written by Emitter.forward
 
 
 def forward_source(e, node, inputs_src):
-    rule = FORWARD.get(node.op, ...)
-    if rule is ... and hasattr(node.op, "fused"):
+    """The source of `node`'s forward (None for setitem: Emitter writes its copy and
+    assignment); statements it needs are written with `e`."""
+    if node.op is ops.SetItem:
+        return None
+    if hasattr(node.op, "fused"):
         expr = _fused_forward(e, node, inputs_src)
         if expr is not None:
             return expr
-    if rule is ...:
         op, attrs = e.generic(node, "the forward")
         return f"np.asarray({op}.forward({', '.join(inputs_src)}, **{attrs}))"
-    if rule is None:
-        return None
-    return rule(e, node, *inputs_src)
+    try:
+        return _generic_forward(e, node, inputs_src)
+    except NotWritable:
+        op, attrs = e.generic(node, "the forward")
+        return f"np.asarray({op}.forward({', '.join(inputs_src)}, **{attrs}))"
 
 
 def grad_source(e, node, i, g, out, inputs_src):
-    rule = GRAD.get(node.op)
-    if rule is None and node in e.saved:
+    """The source of input i's gradient from `node`, before unbroadcast."""
+    if node.op in SPECIAL_GRAD:
+        return SPECIAL_GRAD[node.op](e, node, i, g, out, *inputs_src)
+    if hasattr(node.op, "fused") and node in e.saved:
         return _fused_grad(e, node, i, g, out, inputs_src)
-    if rule is None:
+    try:
+        return _generic_grad(e, node, i, g, out, inputs_src)
+    except NotWritable:
         op, attrs = e.generic(node, "the gradient")
         return f"{op}.grads[{i}]({', '.join([g] + _rule_arguments(e, node, i, out, inputs_src))})"
-    return rule(e, node, i, g, out, *inputs_src)
 
 
 def _rule_arguments(e, node, i, out, inputs_src):
