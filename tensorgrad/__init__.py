@@ -7,10 +7,14 @@ runs PyTorch-style code (the makemore lecture's, in particular) on tensorgrad. T
 one-way, each importing only those before it:
 
     checks      argument checks shared by public functions  plain Python
-    arrays      broadcasting helpers (unbroadcast)          plain numpy
+    arrays      unbroadcast, type promotion, indexing       plain numpy
     ops         the op table: forward and gradient rules    plain numpy
-    autograd    graph nodes, no_grad, the backward pass
+    grad_mode   no_grad, keep_grads, anomaly mode
+    versions    in-place changes and shared memory
+    graph       the Node and the backward pass
     tensor      Tensor and `apply`
+    source      the op table's rules written out as code
+    autograd    torch.autograd's names over the engine
     creation    tensor(), zeros(), randn(), Generator ...
     functional  exp(), cat(), softmax(), cross_entropy() ...
     nn, optim   layers, nn.functional, optimizers

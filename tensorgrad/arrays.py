@@ -25,17 +25,19 @@ def unbroadcast(grad, shape):
     """
     if grad.shape == shape:
         return grad
-    axes = stretched_axes(grad.shape, shape)
-    if not axes:                                    # only leading axes of size 1 to drop
-        return grad.reshape(shape)
-    return np.add.reduce(grad, axis=axes, keepdims=True).reshape(shape)
+    axes = stretched_axes(grad.shape, shape)          # refuses shapes that do not broadcast
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 @functools.lru_cache(maxsize=4096)
 def stretched_axes(big, small):
     """The axes of `big` that broadcasting `small` to it added or stretched (remembered: a
-    training loop asks about the same few pairs of shapes at every step)."""
+    training loop asks about the same few pairs of shapes at every step). A gradient whose
+    shape `small` does not broadcast to is a wrong gradient rule: refused, not reshaped."""
     lead = len(big) - len(small)
+    if lead < 0 or any(n not in (1, m) for n, m in zip(small, big[lead:])):
+        raise RuntimeError(f"backward: a gradient of shape {big} cannot be summed down to "
+                           f"its input's shape {small}: the op's gradient rule is wrong")
     return tuple(a for a in range(lead) if big[a] != 1) + tuple(
         lead + i for i, n in enumerate(small) if n == 1 and big[lead + i] != 1)
 

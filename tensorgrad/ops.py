@@ -47,12 +47,18 @@ class Op:
     gradient of input i reads besides `g`. An op whose forward takes `*xs` (any number of
     inputs) has one `grad_xs(g, i, ...)` for all of them, told which one by `i`.
     `formula`, where given, is the forward as sympy reads it: tensorgrad.symbolic derives
-    the gradient from it, to check the grad functions against.
+    the gradient from it, to check the grad functions against. `ufunc` is the numpy
+    function that means this op (`np.exp(t)` on a Tensor runs Exp); `floats` says that the
+    op makes integer inputs the default float first (exp, log ...), `kinds` which dtype
+    kinds it takes (PyTorch refuses neg, abs and relu of bools).
     """
 
     name = "op"
     formula = None
     extras = ()
+    ufunc = None
+    floats = False
+    kinds = "biuf"
 
     def __init_subclass__(cls):
         grads = {key[5:]: f for key, f in vars(cls).items() if key.startswith("grad_")}
@@ -63,12 +69,17 @@ class Op:
         cls.inputs = tuple(grads)
         cls.grads = tuple(grads.values())
         cls.reads = tuple(tuple(inspect.signature(f).parameters)[1:] for f in cls.grads)
+        if cls.ufunc is not None:
+            BY_UFUNC[cls.ufunc] = cls
+
+
+BY_UFUNC = {}          # numpy ufunc -> the op it means, for `np.exp(tensor)`
 
 
 # ---------------------------------------------------------------- unary elementwise
 
 class Neg(Op):
-    name, formula = "neg", "-x"
+    name, formula, ufunc, kinds = "neg", "-x", np.negative, "iuf"
 
     def forward(x):
         return -x
@@ -78,7 +89,7 @@ class Neg(Op):
 
 
 class Exp(Op):
-    name, formula = "exp", "exp(x)"
+    name, formula, ufunc, floats = "exp", "exp(x)", np.exp, True
 
     def forward(x):
         return np.exp(x)
@@ -88,7 +99,7 @@ class Exp(Op):
 
 
 class Log(Op):
-    name, formula = "log", "log(x)"
+    name, formula, ufunc, floats = "log", "log(x)", np.log, True
 
     def forward(x):
         return np.log(x)
@@ -98,7 +109,7 @@ class Log(Op):
 
 
 class Tanh(Op):
-    name, formula = "tanh", "tanh(x)"
+    name, formula, ufunc, floats = "tanh", "tanh(x)", np.tanh, True
 
     def forward(x):
         return np.tanh(x)
@@ -108,7 +119,7 @@ class Tanh(Op):
 
 
 class Sqrt(Op):
-    name, formula = "sqrt", "sqrt(x)"
+    name, formula, ufunc, floats = "sqrt", "sqrt(x)", np.sqrt, True
 
     def forward(x):
         return np.sqrt(x)
@@ -118,7 +129,7 @@ class Sqrt(Op):
 
 
 class Abs(Op):
-    name, formula = "abs", "Abs(x)"
+    name, formula, ufunc, kinds = "abs", "Abs(x)", np.absolute, "iuf"
 
     def forward(x):
         return np.abs(x)
@@ -128,7 +139,7 @@ class Abs(Op):
 
 
 class Sigmoid(Op):
-    name, formula = "sigmoid", "1/(1 + exp(-x))"
+    name, formula, floats = "sigmoid", "1/(1 + exp(-x))", True
 
     def forward(x):
         z = np.exp(-np.abs(x))              # never overflows
@@ -139,7 +150,7 @@ class Sigmoid(Op):
 
 
 class Relu(Op):
-    name, formula = "relu", "Max(x, 0)"
+    name, formula, kinds = "relu", "Max(x, 0)", "iuf"
 
     def forward(x):
         return np.maximum(x, 0)
@@ -174,7 +185,7 @@ class Copy(Op):
 # Inputs may have different shapes that broadcast; grads return the broadcast shape.
 
 class Add(Op):
-    name, formula = "add", "a + b"
+    name, formula, ufunc = "add", "a + b", np.add
 
     def forward(a, b):
         return a + b
@@ -187,7 +198,7 @@ class Add(Op):
 
 
 class Sub(Op):
-    name, formula = "sub", "a - b"
+    name, formula, ufunc = "sub", "a - b", np.subtract
 
     def forward(a, b):
         return a - b
@@ -200,7 +211,7 @@ class Sub(Op):
 
 
 class Mul(Op):
-    name, formula = "mul", "a * b"
+    name, formula, ufunc = "mul", "a * b", np.multiply
 
     def forward(a, b):
         return a * b
@@ -213,7 +224,7 @@ class Mul(Op):
 
 
 class Div(Op):
-    name, formula = "div", "a / b"
+    name, formula, ufunc = "div", "a / b", np.true_divide
 
     def forward(a, b):
         return a / b
@@ -226,7 +237,7 @@ class Div(Op):
 
 
 class Pow(Op):
-    name, formula = "pow", "a**b"
+    name, formula, ufunc = "pow", "a**b", np.power
 
     def forward(a, b):
         return a ** b
@@ -447,7 +458,7 @@ class SetItem(Op):
 
 class MatMul(Op):
     """a @ b with numpy's rules: 1-D operands are vectors, leading axes are batches."""
-    name = "matmul"
+    name, ufunc = "matmul", np.matmul
 
     def forward(a, b):
         if a.ndim == 0 or b.ndim == 0:

@@ -201,6 +201,17 @@ def _constant(op, value, other):
                     f"({value!r:.40}); expected a Tensor, a numpy array or a number")
 
 
+def unary(op, t):
+    """`op` applied to the tensor `t`: refused for the dtype kinds the op does not take (as
+    PyTorch refuses neg and abs of bools); integers made the default float first for the
+    ops that say `floats` (exp, log ...)."""
+    kind = t._data.dtype.kind
+    if kind not in op.kinds:
+        raise TypeError(f"{op.name}: not defined for {t._data.dtype} tensors (as in PyTorch); "
+                        "convert with .long() or .float() first")
+    return apply(op, t.to(DEFAULT_FLOAT) if op.floats and kind != "f" else t)
+
+
 def _binary(op, a, b):
     return apply(op, *_operands(op, a, b))
 
@@ -585,7 +596,7 @@ class Tensor:
         return _binary(ops.MatMul, other, self)
 
     def __neg__(self):
-        return apply(ops.Neg, self._not_bool("neg"))
+        return unary(ops.Neg, self)
 
     def __abs__(self):
         return self.abs()
@@ -618,11 +629,11 @@ class Tensor:
 
     def exp(self):
         """e to the power of each element."""
-        return apply(ops.Exp, self._floating())
+        return unary(ops.Exp, self)
 
     def log(self):
         """Natural logarithm of each element."""
-        return apply(ops.Log, self._floating())
+        return unary(ops.Log, self)
 
     def log10(self):
         """Base-10 logarithm of each element (a composite: log(x) / log(10))."""
@@ -630,23 +641,23 @@ class Tensor:
 
     def tanh(self):
         """Hyperbolic tangent of each element."""
-        return apply(ops.Tanh, self._floating())
+        return unary(ops.Tanh, self)
 
     def sqrt(self):
         """Square root of each element."""
-        return apply(ops.Sqrt, self._floating())
+        return unary(ops.Sqrt, self)
 
     def abs(self):
         """Absolute value of each element."""
-        return apply(ops.Abs, self._not_bool("abs"))
+        return unary(ops.Abs, self)
 
     def sigmoid(self):
         """1 / (1 + exp(-x)) for each element, computed without overflow."""
-        return apply(ops.Sigmoid, self._floating())
+        return unary(ops.Sigmoid, self)
 
     def relu(self):
         """max(x, 0) for each element."""
-        return apply(ops.Relu, self._not_bool("relu"))
+        return unary(ops.Relu, self)
 
     def pow(self, exponent):
         """Each element to the power `exponent` (a number or a tensor)."""
@@ -970,10 +981,6 @@ class Tensor:
 
     # ------------------------------------------------------------ numpy interoperation
 
-    _BINARY_UFUNCS = {np.add: ops.Add, np.subtract: ops.Sub, np.multiply: ops.Mul,
-                      np.true_divide: ops.Div, np.power: ops.Pow, np.matmul: ops.MatMul}
-    _UNARY_UFUNCS = {np.negative: "__neg__", np.exp: "exp", np.log: "log", np.tanh: "tanh",
-                     np.sqrt: "sqrt", np.absolute: "abs"}
     _COMPARE_UFUNCS = (np.equal, np.not_equal, np.less, np.less_equal, np.greater,
                        np.greater_equal)
 
@@ -991,10 +998,11 @@ class Tensor:
             out = tuple(o._data if isinstance(o, Tensor) else o for o in out)
             return getattr(ufunc, method)(*arrays, out=out, **kwargs)
         if method == "__call__" and not kwargs:
-            if ufunc in self._BINARY_UFUNCS:
-                return _binary(self._BINARY_UFUNCS[ufunc], *inputs)
-            if ufunc in self._UNARY_UFUNCS:
-                return getattr(inputs[0], self._UNARY_UFUNCS[ufunc])()
+            op = ops.BY_UFUNC.get(ufunc)           # the op table says which ufunc is which
+            if op is not None and len(inputs) == 2:
+                return _binary(op, *inputs)
+            if op is not None:
+                return unary(op, inputs[0])
             if ufunc in self._COMPARE_UFUNCS:
                 return Tensor._wrap(np.asarray(ufunc(*arrays)), None)
         raise TypeError(f"numpy's {ufunc.__name__} has no gradient rule in tensorgrad; use "

@@ -7,12 +7,14 @@ on the same numbers. The PyTorch comparisons skip cleanly without it.
 """
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tensorgrad as torch
 import tensorgrad.nn.functional as F
+from tensorgrad import ops
 
 
 def reference_torch():
@@ -989,3 +991,43 @@ def test_log_of_zero_is_minus_inf_quietly_and_a_warning_in_anomaly_mode():
         with pytest.warns(torch.AnomalyWarning, match=r"log: the forward produced Inf"):
             y = x.log()
     assert y.tolist() == [-np.inf, 0.0]
+
+
+# ---------------------------------------------------------------- docs/engine.md is true
+
+ENGINE_DOC = Path(__file__).resolve().parents[1] / "docs" / "engine.md"
+
+
+def test_the_engine_doc_shows_unbroadcast_as_it_is():
+    import inspect
+    from tensorgrad.arrays import unbroadcast
+    source = inspect.getsource(unbroadcast)
+    code = source[:source.index('    """')] + source[source.rindex('"""') + 4:]
+    assert f"```python\n{code}```" in ENGINE_DOC.read_text(encoding="utf-8")
+
+
+def test_the_engine_doc_counts_the_primitives_and_lists_the_files():
+    text = ENGINE_DOC.read_text(encoding="utf-8")
+    primitives = [op for op in vars(ops).values()
+                  if isinstance(op, type) and issubclass(op, ops.Op) and "grads" in vars(op)]
+    assert f"There are {len(primitives)} primitives:" in text
+    listed = re.findall(r"^(\w+\.py) ", text.split("```")[1], re.M)
+    package = Path(ops.__file__).parent
+    assert listed and all((package / name).exists() for name in listed)
+
+
+def test_a_gradient_rule_of_the_wrong_shape_is_refused_not_reshaped():
+    class Transposed(ops.Op):
+        name = "transposed"
+
+        def forward(x):
+            return x.copy()
+
+        def grad_x(g):
+            return g.T                      # wrong: (4, 3) for an input of shape (3, 4)
+
+    from tensorgrad.tensor import apply
+    x = torch.randn(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"a gradient of shape \(4, 3\) cannot be summed "
+                                           r"down to its input's shape \(3, 4\)"):
+        apply(Transposed, x).sum().backward()
