@@ -24,6 +24,7 @@ from .grad_mode import _keeping_grads, check_finite
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
+_SHAPE, _DTYPE = operator.attrgetter("shape"), operator.attrgetter("dtype")
 
 
 class Node:
@@ -41,26 +42,34 @@ class Node:
     the latest backward pass, kept only inside `keep_grads()`.
     """
 
-    __slots__ = ("op", "attrs", "inputs", "shapes", "dtypes", "out", "out_shape", "out_dtype",
-                 "extras", "value",
+    __slots__ = ("op", "attrs", "plan", "inputs", "shapes", "_dtypes", "out", "out_shape",
+                 "out_dtype", "extras", "value",
                  "parents", "tensor", "name", "grad", "used", "released", "made_at", "site",
                  "seq")
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
-        self.shapes = tuple([a.shape for a in arrays])
-        self.dtypes = tuple([a.dtype for a in arrays])
-        kept_inputs, keeps_out, kept_extras = kept(op, parents) if op is not None else (
-            (), False, ())
-        self.inputs = tuple([a if k else None for a, k in zip(arrays, kept_inputs)])
-        self.out = out if keeps_out else None
+        self.shapes = tuple(map(_SHAPE, arrays))
+        self.plan = plan = kept(op, parents) if op is not None else None
+        self._dtypes = tuple(map(_DTYPE, arrays)) if plan is not None and plan.dtypes else None
+        if plan is not None:
+            self.inputs = arrays if plan.all_inputs else plan.keep(arrays)
+            self.out = out if plan.out else None
+            self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
+        else:
+            self.inputs, self.out, self.extras = (), None, None
         self.out_shape, self.out_dtype = (out.shape, out.dtype) if out is not None else ((), None)
-        self.extras = {k: extras[k] for k in kept_extras} if kept_extras else None
         self.value = weakref.ref(out) if out is not None else None
         self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
         self.used = self.released = False
         self.made_at = _changes[0]
         self.seq = next(_sequence)                # made after its parents: a larger number
+
+    @property
+    def dtypes(self):
+        """The inputs' dtypes: the output's, but for an op that changes it (cast), whose
+        rule reads them and so has them kept."""
+        return self._dtypes or (self.out_dtype,) * len(self.shapes)
 
     def __repr__(self):
         return f"<{self.op.name if self.op else 'leaf'} node>"
@@ -76,70 +85,102 @@ def leaf_node(tensor):
 
 # ---------------------------------------------------------------- what a node keeps
 
-def kept(op, parents):
-    """(which inputs, whether the output, which extras) a node of `op` keeps, given which
-    inputs need a gradient (`parents`): what their gradient rules read, and the inputs that
-    need none. Worked out once per op and pattern of parents."""
-    if _keeping_grads[-1]:                      # inside keep_grads(): keep everything, for
-        return (True,) * len(parents), True, op.extras       # drawings of every value
-    need = tuple([p is not None for p in parents])
-    plans = op.__dict__.get("_kept")
-    if plans is None:
-        plans = op._kept = {}
-    if need not in plans:
+class Plan:
+    """What a node of one op keeps, for one pattern of which inputs need a gradient:
+    `inputs` (a flag per input), `out`, `extras` (names); `releases`, whether that is more
+    than the constants; and `arguments[i]`, where each argument of input i's gradient rule
+    comes from: (slot, key) pairs into (inputs, out, extras, attrs, shapes, dtypes, i)."""
+
+    def __init__(self, op, need):
         reads = set()
         for i, needed in enumerate(need):
             if needed:
                 reads.update(op.reads[0 if op.variadic else i])
         names = op.inputs if not op.variadic else ()
-        inputs = tuple(not needed or (k < len(names) and names[k] in reads)
-                       for k, needed in enumerate(need))
-        plans[need] = (inputs, "out" in reads, tuple(e for e in op.extras if e in reads))
-    return plans[need]
+        self.inputs = tuple(not needed or (k < len(names) and names[k] in reads)
+                            for k, needed in enumerate(need))
+        self.out = "out" in reads
+        self.extras = tuple(e for e in op.extras if e in reads)
+        self.releases = self.out or bool(self.extras) or any(
+            k and needed for k, needed in zip(self.inputs, need))
+        self.arguments = [argument_plan(op, i) for i in range(len(need))]
+        self.all_inputs = all(self.inputs)
+        self.need, self.any_constant, self.nothing = need, not all(need), (None,) * len(need)
+        self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
+
+    def keep(self, arrays):
+        """The inputs a node keeps: `arrays`, with None for those it does not."""
+        return tuple([a if k else None for a, k in zip(arrays, self.inputs)])
+
+    def constants(self, inputs):
+        """`inputs` with only the constants left (the inputs that need no gradient)."""
+        if not self.any_constant:
+            return self.nothing
+        return tuple([a if not needed else None for a, needed in zip(inputs, self.need)])
 
 
-def keeps_something(node):
-    """Whether `node` keeps an array its backward reads (a constant aside)."""
-    return node.out is not None or node.extras is not None or any(
-        a is not None for a, p in zip(node.inputs, node.parents) if p is not None)
+def kept(op, parents):
+    """The Plan of a node of `op` whose inputs have these `parents`: what their gradient
+    rules read, and the inputs that need none. Worked out once per op and pattern."""
+    if _keeping_grads[-1]:                      # inside keep_grads(): keep everything, for
+        return _everything(op, len(parents))    # drawings of every value
+    need = (True,) if len(parents) == 1 else tuple([p is not None for p in parents])
+    plan = op._kept.get(need)
+    if plan is None:
+        plan = op._kept[need] = Plan(op, need)
+    return plan
+
+
+def _everything(op, count):
+    plan = Plan(op, (True,) * count)
+    plan.inputs, plan.out, plan.extras = (True,) * count, True, op.extras
+    return plan
 
 
 def rule_arguments(node, i, inputs=None, out=None, extras=None):
     """The arguments of the gradient rule of input `i` of `node`, besides `g`, by the names
     of its parameters (ops.py says what each name means): the node's own values, or the
     `inputs`, `out` and `extras` given in their place (stand-ins, to write the rule out)."""
-    values = (node.inputs if inputs is None else inputs, node.out if out is None else out,
-              node.extras if extras is None else extras, node.attrs, node.shapes,
-              node.dtypes, i)
-    return [values[slot] if key is None else values[slot][key]
-            for slot, key in argument_plan(node.op, i)]
+    if inputs is not None or out is not None or extras is not None:
+        node = _Substituted(node, inputs, out, extras)
+    return [get(node) for get in node.plan.arguments[i]]
+
+
+class _Substituted:
+    """A node's look-alike with some of its values replaced."""
+
+    def __init__(self, node, inputs, out, extras):
+        self.plan, self.attrs, self.shapes, self._dtypes = (node.plan, node.attrs, node.shapes,
+                                                            node.dtypes)
+        self.inputs = node.inputs if inputs is None else inputs
+        self.out = node.out if out is None else out
+        self.extras = node.extras if extras is None else extras
 
 
 def argument_plan(op, i):
-    """Where each argument of input i's gradient rule comes from: (slot, key) pairs into
-    (inputs, out, extras, attrs, shapes, dtypes, i), worked out once per op and input."""
-    plans = op.__dict__.get("_plans")
-    if plans is None:
-        plans = op._plans = {}
-    if i not in plans:
-        names, plan = op.inputs, []
-        for name in op.reads[0 if op.variadic else i]:
-            meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
-            if name == "out":
-                plan.append((1, None))
-            elif name == "i" and op.variadic:
-                plan.append((6, None))
-            elif name in names:
-                plan.append((0, names.index(name)))
-            elif meta:
-                slot = 4 if name.endswith("_shape") else 5
-                plan.append((slot, None if op.variadic else names.index(name[:-6])))
-            elif name in op.extras:
-                plan.append((2, name))
-            else:
-                plan.append((3, name))
-        plans[i] = tuple(plan)
-    return plans[i]
+    """How to fetch each argument of input i's gradient rule from a node: one small function
+    per parameter, worked out once per op and input."""
+    names, getters = op.inputs, []
+    for name in op.reads[0 if op.variadic else i]:
+        meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
+        if name == "out":
+            getters.append(operator.attrgetter("out"))
+        elif name == "i" and op.variadic:
+            getters.append(lambda node, i=i: i)
+        elif name in names:
+            getters.append(lambda node, k=names.index(name): node.inputs[k])
+        elif meta and op.variadic:
+            getters.append(operator.attrgetter("shapes" if name.endswith("_shape") else
+                                               "_dtypes"))
+        elif meta and name.endswith("_shape"):
+            getters.append(lambda node, k=names.index(name[:-6]): node.shapes[k])
+        elif meta:
+            getters.append(lambda node, k=names.index(name[:-6]): node._dtypes[k])
+        elif name in op.extras:
+            getters.append(lambda node, name=name: node.extras[name])
+        else:
+            getters.append(lambda node, name=name: node.attrs[name])
+    return tuple(getters)
 
 
 def gradient_rule(node, i, g):
@@ -165,6 +206,7 @@ class _StandIn:
     def __init__(self, node, zeros):
         self.out_shape, self.dtype = node.out_shape, node.out_dtype
         self.op, self.attrs, self.shapes, self.dtypes = node.op, node.attrs, node.shapes, node.dtypes
+        self.plan, self._dtypes = node.plan, node.dtypes
         self.inputs = tuple(zeros(s, d) for s, d in zip(node.shapes, node.dtypes))
         self.out = zeros(self.out_shape, self.dtype)
         self.extras = {k: _zeros_like(v, zeros) for k, v in (node.extras or {}).items()}
@@ -217,11 +259,16 @@ def backpropagate(roots, retain_graph=False):
             deliver(node.tensor(), g)
         if node.op is None:
             continue
-        check_usable(node)
+        if node.released or _changes[0] != node.made_at:
+            check_usable(node)
+        rules, arguments = node.op.grads, node.plan.arguments
         for i, parent in enumerate(node.parents):
             if parent is None:
                 continue
-            pg = unbroadcast(gradient_rule(node, i, g), node.shapes[i])
+            rule = rules[0] if node.op.variadic else rules[i]      # gradient_rule(node, i, g)
+            pg = rule(g, *[get(node) for get in arguments[i]])
+            if pg.shape != node.shapes[i]:
+                pg = unbroadcast(pg, node.shapes[i])
             if node.site is not None:
                 check_finite(node.op.name, f"backward (input {i})", [g], pg, node.site)
             if parent in grads:
@@ -230,7 +277,7 @@ def backpropagate(roots, retain_graph=False):
                 grads[parent] = pg
                 heapq.heappush(waiting, (-parent.seq, parent))
         node.used = True
-        if not (retain_graph or keep):
+        if node.plan.releases and not (retain_graph or keep):
             release(node)
 
 
@@ -249,11 +296,11 @@ def check_usable(node):
 def release(node):
     """Let go of what the backward pass read, as PyTorch frees its saved tensors, so that a
     loss kept after backward holds little memory. The constants stay (drawings and
-    generated code replay them); a node that kept nothing else can be used again."""
-    if keeps_something(node):
-        node.released = True
-        node.inputs = tuple([a if p is None else None for a, p in zip(node.inputs, node.parents)])
-        node.out = node.extras = None
+    generated code replay them). Called only for a node that kept more than constants
+    (`plan.releases`); one that kept nothing else can be used again."""
+    node.released = True
+    node.inputs = node.plan.constants(node.inputs)
+    node.out = node.extras = None
 
 
 def deliver(tensor, g):

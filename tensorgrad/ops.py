@@ -69,6 +69,7 @@ class Op:
         cls.inputs = tuple(grads)
         cls.grads = tuple(grads.values())
         cls.reads = tuple(tuple(inspect.signature(f).parameters)[1:] for f in cls.grads)
+        cls._kept = {}                  # graph.kept's plans for this op, by pattern of inputs
         if cls.ufunc is not None:
             BY_UFUNC[cls.ufunc] = cls
 

@@ -56,20 +56,18 @@ def values_of(x):
 
 
 def apply(op, *inputs, **attrs):
-    """Run `op` forward on the inputs' arrays; record a node if any input requires grad."""
-    return apply_with_extras(op, *inputs, **attrs)[0]
+    """Run `op` forward on the inputs' arrays; record a node if any input requires grad.
 
-
-def apply_with_extras(op, *inputs, **attrs):
-    """`apply`, and the values the op's forward computed on the side (`op.extras`: a dict,
-    empty for most ops), for the callers that use them too (batchnorm's running
-    statistics take the batch mean and variance from there)."""
+    Returns the output as a Tensor; for an op whose forward also computes values on the
+    side (`op.extras`, var's x - mean), (the Tensor, {name: value}), for the callers that
+    use them too (batchnorm's running statistics take the batch mean and variance there).
+    """
     arrays = tuple([t._data for t in inputs])
     try:
         out = op.forward(*arrays, **attrs)
     except (ValueError, IndexError, TypeError) as e:
         raise _explain(op, arrays, e) from None
-    extras = {}
+    extras = None
     if op.extras:
         out, *values = out
         extras = dict(zip(op.extras, values))
@@ -88,7 +86,7 @@ def apply_with_extras(op, *inputs, **attrs):
     result = Tensor._wrap(out, node)
     if out.base is not None:                               # a view: of an input?
         _note_views(result, inputs)
-    return result, extras
+    return result if extras is None else (result, extras)
 
 
 def _note_views(result, inputs):
@@ -125,8 +123,9 @@ def _operands(op, a, b):
     tensors are weak against tensors with dimensions, in the same way. Division makes
     integers floats (the default float dtype), after that promotion.
     """
-    if op in _REFUSED:                  # before a Python bool takes the tensor's dtype
-        _REFUSED[op](a, b)
+    if op in _REFUSED and not (type(a) is Tensor and type(b) is Tensor
+                               and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+        _REFUSED[op](a, b)          # (before a Python bool takes the tensor's dtype)
     if not isinstance(a, Tensor):
         a = _constant(op, a, b)
     if not isinstance(b, Tensor):
@@ -731,14 +730,14 @@ class Tensor:
         """
         return apply(ops.Var, self._float_only("var"), dims=self._reduction_dims(dim, "var"),
                      keepdim=bool(keepdim if keepdims is None else keepdims),
-                     correction=_correction("var", unbiased, correction))
+                     correction=_correction("var", unbiased, correction))[0]
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
         """Standard deviation: the square root of `var` with the same arguments (its gradient
         is 0 where the deviation is 0, as in PyTorch)."""
         return apply(ops.Std, self._float_only("std"), dims=self._reduction_dims(dim, "std"),
                      keepdim=bool(keepdim if keepdims is None else keepdims),
-                     correction=_correction("std", unbiased, correction))
+                     correction=_correction("std", unbiased, correction))[0]
 
     def _extremum(self, op, result, dim, keepdim, keepdims):
         keepdim = bool(keepdim if keepdims is None else keepdims)

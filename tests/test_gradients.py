@@ -27,7 +27,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tensorgrad
-from tensorgrad import autograd, graph, ops
+from tensorgrad import autograd, ops
 
 # ---------------------------------------------------------------- cases
 # A case: an id, a program fn(lib, *inputs), the input shapes, and what values each input
@@ -416,18 +416,24 @@ def edge_dtypes(monkeypatch):
     """The dtype of every gradient the backward pass sends along an edge of the graph.
 
     Checking `.grad` alone is not enough: the engine casts a leaf's gradient to the leaf's
-    dtype, which would hide an upcast inside. Every edge's gradient comes from
-    `graph.gradient_rule`, so a wrapper around it sees them all.
+    dtype, which would hide an upcast inside. Every edge's gradient comes from one of its
+    op's grad functions, so wrappers around those see them all.
     """
     seen = []
-    rule = graph.gradient_rule
 
-    def recording(node, i, g):
-        grad = rule(node, i, g)
-        seen.append(np.asarray(grad).dtype)
-        return grad
+    def recording(fn):
+        def wrapper(*args):
+            grad = fn(*args)
+            seen.append(np.asarray(grad).dtype)
+            return grad
+        return wrapper
 
-    monkeypatch.setattr(graph, "gradient_rule", recording)
+    pending = list(ops.Op.__subclasses__())
+    while pending:
+        op = pending.pop()
+        if "grads" in vars(op):
+            monkeypatch.setattr(op, "grads", tuple(recording(f) for f in op.grads))
+        pending += op.__subclasses__()
     return seen
 
 

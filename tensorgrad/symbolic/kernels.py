@@ -15,7 +15,7 @@ import sympy as sp
 
 from .. import grad_mode, ops
 from ..arrays import normalize_dims
-from ..tensor import Tensor, apply_with_extras
+from ..tensor import Tensor, apply
 from .algebra import (KernelPrinter, compile_source, identifier, inline_kernel,
                       numbers_as_floats, support)
 
@@ -225,7 +225,7 @@ class FusedOp:
         if layout is None:                  # checked once per shapes and arguments
             layout = self._layout(shapes, dim, keepdim, scalars)
             self._layouts[key] = layout
-        out, extras = apply_with_extras(self.op, *tensors, call=layout)
+        out, extras = apply(self.op, *tensors, call=layout)
         if saved is not None:
             saved.update(extras["steps"])
         return out
