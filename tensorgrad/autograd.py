@@ -10,8 +10,8 @@ import contextlib
 import functools
 import weakref
 
-from .grad_mode import (AnomalyWarning, detect_anomaly, enable_grad, is_grad_enabled,
-                        keep_grads, no_grad, set_grad_enabled)
+from .grad_mode import (AnomalyWarning, _keeping_values, detect_anomaly, enable_grad,
+                        is_grad_enabled, keep_grads, no_grad, set_grad_enabled)
 from .graph import Node, backpropagate, topological_order
 
 __all__ = ["AnomalyWarning", "Node", "backward", "detect_anomaly", "enable_grad", "grad",
@@ -33,9 +33,11 @@ traced_effects = []        # (function, array, arguments): an in-place update ou
 def tracing():
     """Record the updates made outside the graph, for the duration of the block."""
     _tracing.append(True)
+    _keeping_values.append(True)            # the code is written from every value
     try:
         yield
     finally:
+        _keeping_values.pop()
         _tracing.pop()
         if not _tracing[-1]:
             traced_effects.clear()

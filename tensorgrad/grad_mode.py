@@ -124,6 +124,8 @@ class set_grad_enabled(_GradMode):
 
 
 _keeping_grads = [False]
+_keeping_values = [False]      # nodes keep every input and output: keep_grads(), and while
+                               # codegen traces a step (it writes the whole graph out)
 
 
 class keep_grads(contextlib.ContextDecorator):
@@ -139,9 +141,11 @@ class keep_grads(contextlib.ContextDecorator):
 
     def __enter__(self):
         _keeping_grads.append(True)
+        _keeping_values.append(True)
 
     def __exit__(self, *exc):
         _keeping_grads.pop()
+        _keeping_values.pop()
 
 
 # ---------------------------------------------------------------- anomaly detection

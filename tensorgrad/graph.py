@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from .arrays import unbroadcast
-from .grad_mode import _keeping_grads, check_finite
+from .grad_mode import _keeping_grads, _keeping_values, check_finite
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
@@ -33,8 +33,7 @@ class Node:
     `parents[i]` is the node of input i, or None when that input needs no gradient.
     `inputs[i]` is input i's array if the node keeps it (a gradient rule reads it, or it is
     a constant), else None; `out` and `extras` likewise; `shapes` and `dtypes` describe every
-    input, `out_shape` and `out_dtype` the output, and `value` is a weak reference to the
-    output (for drawings, while it lives).
+    input, `out_shape` and `out_dtype` the output.
     `seq` numbers nodes in the order they were made, so a node's number is larger than its
     parents'. `tensor` is a weak reference to the tensor whose `.grad` receives this node's
     gradient: set for leaves and for tensors that called `retain_grad()`. `name` is the name
@@ -43,23 +42,24 @@ class Node:
     """
 
     __slots__ = ("op", "attrs", "plan", "inputs", "shapes", "_dtypes", "out", "out_shape",
-                 "out_dtype", "extras", "value",
+                 "out_dtype", "extras",
                  "parents", "tensor", "name", "grad", "used", "released", "made_at", "site",
                  "seq")
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
-        self.shapes = tuple(map(_SHAPE, arrays))
+        self.shapes = (arrays[0].shape,) if len(arrays) == 1 else (
+            (arrays[0].shape, arrays[1].shape) if len(arrays) == 2 else tuple(map(_SHAPE, arrays)))
         self.plan = plan = kept(op, parents) if op is not None else None
         self._dtypes = tuple(map(_DTYPE, arrays)) if plan is not None and plan.dtypes else None
         if plan is not None:
-            self.inputs = arrays if plan.all_inputs else plan.keep(arrays)
+            self.inputs = plan.keep(arrays)
             self.out = out if plan.out else None
             self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
         else:
             self.inputs, self.out, self.extras = (), None, None
-        self.out_shape, self.out_dtype = (out.shape, out.dtype) if out is not None else ((), None)
-        self.value = weakref.ref(out) if out is not None else None
+        if out is not None:                       # (a leaf: its tensor holds the value)
+            self.out_shape, self.out_dtype = out.shape, out.dtype
         self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
         self.used = self.released = False
         self.made_at = _changes[0]
@@ -78,6 +78,7 @@ class Node:
 def leaf_node(tensor):
     """The node of a leaf tensor that requires grad: its gradient goes to `tensor.grad`."""
     node = Node(None, None, (), None, None, ())
+    node.out_shape, node.out_dtype = tensor.shape, tensor.dtype
     node.tensor = weakref.ref(tensor)
     node.name = tensor.name
     return node
@@ -106,10 +107,15 @@ class Plan:
         self.arguments = [argument_plan(op, i) for i in range(len(need))]
         self.all_inputs = all(self.inputs)
         self.need, self.any_constant, self.nothing = need, not all(need), (None,) * len(need)
+        self.no_inputs = not any(self.inputs)
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
 
     def keep(self, arrays):
         """The inputs a node keeps: `arrays`, with None for those it does not."""
+        if self.all_inputs:
+            return arrays
+        if self.no_inputs:
+            return self.nothing
         return tuple([a if k else None for a, k in zip(arrays, self.inputs)])
 
     def constants(self, inputs):
@@ -122,18 +128,25 @@ class Plan:
 def kept(op, parents):
     """The Plan of a node of `op` whose inputs have these `parents`: what their gradient
     rules read, and the inputs that need none. Worked out once per op and pattern."""
-    if _keeping_grads[-1]:                      # inside keep_grads(): keep everything, for
-        return _everything(op, len(parents))    # drawings of every value
-    need = (True,) if len(parents) == 1 else tuple([p is not None for p in parents])
+    if _keeping_values[-1]:                     # keep_grads(), or codegen tracing: keep
+        return _everything(op, parents)         # everything, to draw or write every value
+    if len(parents) == 1:
+        need = (True,)                          # (a node is made when some input needs one)
+    elif len(parents) == 2:
+        need = (parents[0] is not None, parents[1] is not None)
+    else:
+        need = tuple([p is not None for p in parents])
     plan = op._kept.get(need)
     if plan is None:
         plan = op._kept[need] = Plan(op, need)
     return plan
 
 
-def _everything(op, count):
-    plan = Plan(op, (True,) * count)
-    plan.inputs, plan.out, plan.extras = (True,) * count, True, op.extras
+def _everything(op, parents):
+    """The Plan that keeps every input and output (for keep_grads and codegen's tracing)."""
+    plan = Plan(op, tuple([p is not None for p in parents]))
+    plan.inputs, plan.out, plan.extras = (True,) * len(parents), True, op.extras
+    plan.all_inputs, plan.no_inputs, plan.releases = True, False, True
     return plan
 
 

@@ -20,6 +20,7 @@ import html
 import os
 import shutil
 import subprocess
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +76,29 @@ def name_tensors(namespace, overwrite=False):
     """
     count = 0
     for name, tensor in _named_tensors(namespace):
+        _NAMED[id(tensor)] = weakref.ref(tensor)            # a drawing shows its values
         if tensor.name is None or overwrite:
             tensor.name = name
             count += 1
     return count
+
+
+_NAMED = {}     # id -> weak reference of the tensors name_tensors saw: a graph keeps only
+                # what its gradients read, so drawings take these tensors' values from them
+
+
+def _values_of_named(extra):
+    """{graph node: the array of a named tensor that it made}, for the tensors name_tensors
+    saw that still live (and `extra`, tensors given to draw)."""
+    found = {}
+    for ref in list(_NAMED.values()):
+        t = ref()
+        if t is not None and t._node is not None:
+            found[t._node] = t._data
+    for t in extra:
+        if t._node is not None:
+            found[t._node] = t._data
+    return found
 
 
 def _named_tensors(namespace):
@@ -310,8 +330,9 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                    **(NONFINITE if bad else ROOT))
     root_nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
     order = _walk(root_nodes, max_nodes)
+    named = [t for _, t in _named_tensors(names or {})] + list(roots)
     drawing = _Drawing(graph, order, root_nodes, (node_names, value_names), show_data,
-                       show_grad, formulas, backward)
+                       show_grad, formulas, backward, _values_of_named(named))
     drawing.add_groups(collapse, collapsed=True)
     drawing.add_groups(clusters, collapsed=False)
     drawing.build()
@@ -322,8 +343,9 @@ class _Drawing:
     """The state of one `draw` call: node ids, values, gradients, groups."""
 
     def __init__(self, graph, order, roots, names, show_data, show_grad, formulas,
-                 backward):
+                 backward, named_values):
         self.graph, self.order, self.roots = graph, order, set(roots)
+        self.named_values = named_values
         self.node_names, self.value_names = names
         self.show_data, self.show_grad = show_data, show_grad
         self.formulas, self.backward = formulas, backward
@@ -342,8 +364,7 @@ class _Drawing:
         """Each node's array: its op's output, or for a leaf its tensor's (or a user's) copy."""
         value = {}
         for node in self.order:
-            out = node.out if node.out is not None else (
-                node.value() if node.value is not None else None)
+            out = node.out if node.out is not None else self.named_values.get(node)
             if out is not None:
                 value[node] = out
             elif node.tensor is not None and node.tensor() is not None:

@@ -89,11 +89,11 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
             name = var[node] = e.fresh(base)
             e.line(f"{name} = {inputs_src[0]}.copy()", node.out_shape)
             e.line(f"{name}[{e.index(node.attrs['index'])}] = {inputs_src[1]}")
-        if node.value() is not None:
-            e.values[id(node.value())] = name           # for an op outside the graph that reads it
+        if node.out is not None:
+            e.values[id(node.out)] = name           # for an op outside the graph that reads it
 
         for function, array, arguments in traced_effects:
-            if array is node.value():
+            if array is node.out:
                 _effect(e, function, node, arguments)
 
     if not e.standalone:
