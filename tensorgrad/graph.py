@@ -42,9 +42,8 @@ class Node:
     """
 
     __slots__ = ("op", "attrs", "plan", "inputs", "shapes", "_dtypes", "out", "out_shape",
-                 "out_dtype", "extras",
-                 "parents", "tensor", "name", "grad", "used", "released", "made_at", "site",
-                 "seq")
+                 "out_dtype", "extras", "parents", "tensor", "name", "grad", "used", "released",
+                 "made_at", "site", "seq")
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
@@ -87,10 +86,10 @@ def leaf_node(tensor):
 # ---------------------------------------------------------------- what a node keeps
 
 class Plan:
-    """What a node of one op keeps, for one pattern of which inputs need a gradient:
-    `inputs` (a flag per input), `out`, `extras` (names); `releases`, whether that is more
-    than the constants; and `arguments[i]`, where each argument of input i's gradient rule
-    comes from: (slot, key) pairs into (inputs, out, extras, attrs, shapes, dtypes, i)."""
+    """What a node of one op keeps, for one pattern of which inputs need a gradient (`need`):
+    `inputs` (a flag per input), `out`, `extras` (names), `dtypes` (whether a rule reads an
+    input's dtype); `releases`, whether that is more than the constants; and
+    `arguments[i]`, how to fetch each argument of input i's gradient rule from a node."""
 
     def __init__(self, op, need):
         reads = set()
