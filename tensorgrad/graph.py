@@ -24,7 +24,7 @@ from .grad_mode import _keeping_grads, _keeping_values, check_finite
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
-_SHAPE, _DTYPE = operator.attrgetter("shape"), operator.attrgetter("dtype")
+_DTYPE = operator.attrgetter("dtype")
 
 
 class Node:
@@ -47,8 +47,7 @@ class Node:
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
-        self.shapes = (arrays[0].shape,) if len(arrays) == 1 else (
-            (arrays[0].shape, arrays[1].shape) if len(arrays) == 2 else tuple(map(_SHAPE, arrays)))
+        self.shapes = tuple([a.shape for a in arrays])
         self.plan = plan = kept(op, parents) if op is not None else None
         self._dtypes = tuple(map(_DTYPE, arrays)) if plan is not None and plan.dtypes else None
         if plan is not None:
@@ -129,12 +128,7 @@ def kept(op, parents):
     rules read, and the inputs that need none. Worked out once per op and pattern."""
     if _keeping_values[-1]:                     # keep_grads(), or codegen tracing: keep
         return _everything(op, parents)         # everything, to draw or write every value
-    if len(parents) == 1:
-        need = (True,)                          # (a node is made when some input needs one)
-    elif len(parents) == 2:
-        need = (parents[0] is not None, parents[1] is not None)
-    else:
-        need = tuple([p is not None for p in parents])
+    need = tuple([p is not None for p in parents])
     plan = op._kept.get(need)
     if plan is None:
         plan = op._kept[need] = Plan(op, need)
