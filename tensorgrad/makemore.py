@@ -244,10 +244,10 @@ def write_step_graph(model, Xb, Yb, path):
               "(e.g. apt-get install graphviz)")
         return False
     state = model.state_dict()
-    logits = model(Xb)
-    loss = F.cross_entropy(logits, Yb)
     model.zero_grad()
-    with keep_grads():
+    with keep_grads():                      # every value and gradient kept, to be drawn
+        logits = model(Xb)
+        loss = F.cross_entropy(logits, Yb)
         loss.backward()
     names = dict(model.named_parameters()) | {"logits": logits, "loss": loss}
     try:
