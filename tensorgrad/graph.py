@@ -137,9 +137,12 @@ def kept(op, parents):
 
 def _everything(op, parents):
     """The Plan that keeps every input and output (for keep_grads and codegen's tracing)."""
-    plan = Plan(op, tuple([p is not None for p in parents]))
-    plan.inputs, plan.out, plan.extras = (True,) * len(parents), True, op.extras
-    plan.all_inputs, plan.no_inputs, plan.releases = True, False, True
+    need = tuple([p is not None for p in parents])
+    plan = op._kept.get(("all",) + need)
+    if plan is None:
+        plan = op._kept[("all",) + need] = Plan(op, need)
+        plan.inputs, plan.out, plan.extras = (True,) * len(parents), True, op.extras
+        plan.all_inputs, plan.no_inputs, plan.releases = True, False, True
     return plan
 
 
@@ -191,38 +194,34 @@ def argument_plan(op, i):
 
 def gradient_rule(node, i, g):
     """Input i's gradient from `node`'s op, before it is summed down to the input's shape."""
-    return node.op.grads[0 if node.op.variadic else i](g, *rule_arguments(node, i))
+    rule = node.op.grads[0 if node.op.variadic else i]
+    return rule(g, *[get(node) for get in node.plan.arguments[i]])
+
+
+def placeholder(shape, dtype):
+    """An array of zeros of `shape` and `dtype` that takes no memory (one value, broadcast):
+    a stand-in where only the shape and dtype matter."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
 
 
 def sent_shape(node, i):
     """The shape of what input i's gradient rule returns (the output's, for an op that
-    broadcasts): found by running the rule on zeros of the right shapes, as it does not
-    depend on the values. Drawings and generated code use it to show the sums that undo
-    broadcasting."""
-    def zeros(shape, dtype):
-        return np.broadcast_to(np.zeros((), dtype), shape)
-    stand_in = _StandIn(node, zeros)
+    broadcasts): found by running the rule on placeholders of the right shapes, as it does
+    not depend on the values. Drawings and generated code use it to show the sums that
+    undo broadcasting."""
+    inputs = [placeholder(s, d) for s, d in zip(node.shapes, node.dtypes)]
+    g = out = placeholder(node.out_shape, node.out_dtype)
+    extras = {k: _placeholders(v) for k, v in (node.extras or {}).items()}
+    rule = node.op.grads[0 if node.op.variadic else i]
     with np.errstate(all="ignore"):
-        return np.shape(gradient_rule(stand_in, i, zeros(stand_in.out_shape, stand_in.dtype)))
+        return np.shape(rule(g, *rule_arguments(node, i, inputs, out, extras)))
 
 
-class _StandIn:
-    """A node's look-alike whose arrays are zeros, for `sent_shape`."""
-
-    def __init__(self, node, zeros):
-        self.out_shape, self.dtype = node.out_shape, node.out_dtype
-        self.op, self.attrs, self.shapes, self.dtypes = node.op, node.attrs, node.shapes, node.dtypes
-        self.plan, self._dtypes = node.plan, node.dtypes
-        self.inputs = tuple(zeros(s, d) for s, d in zip(node.shapes, node.dtypes))
-        self.out = zeros(self.out_shape, self.dtype)
-        self.extras = {k: _zeros_like(v, zeros) for k, v in (node.extras or {}).items()}
-
-
-def _zeros_like(value, zeros):
-    """Zeros in place of every array in `value` (an array, or a dict of arrays)."""
+def _placeholders(value):
+    """Placeholders for every array in `value` (an array, or a dict of arrays)."""
     if isinstance(value, dict):
-        return {k: _zeros_like(v, zeros) for k, v in value.items()}
-    return zeros(np.shape(value), getattr(value, "dtype", np.float64))
+        return {k: _placeholders(v) for k, v in value.items()}
+    return placeholder(np.shape(value), getattr(value, "dtype", np.float64))
 
 
 # ---------------------------------------------------------------- order and backward
@@ -267,12 +266,10 @@ def backpropagate(roots, retain_graph=False):
             continue
         if node.released or _changes[0] != node.made_at:
             check_usable(node)
-        rules, arguments = node.op.grads, node.plan.arguments
         for i, parent in enumerate(node.parents):
             if parent is None:
                 continue
-            rule = rules[0] if node.op.variadic else rules[i]      # gradient_rule(node, i, g)
-            pg = rule(g, *[get(node) for get in arguments[i]])
+            pg = gradient_rule(node, i, g)
             if pg.shape != node.shapes[i]:
                 pg = unbroadcast(pg, node.shapes[i])
             if node.site is not None:

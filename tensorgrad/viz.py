@@ -16,6 +16,7 @@ leaves and retained tensors); the engine knows nothing of it. Building the graph
 `graphviz` Python package; rendering it to a picture needs the `dot` program of Graphviz,
 a system package (`apt-get install graphviz`, `brew install graphviz`, ...).
 """
+import functools
 import html
 import os
 import shutil
@@ -76,7 +77,8 @@ def name_tensors(namespace, overwrite=False):
     """
     count = 0
     for name, tensor in _named_tensors(namespace):
-        _NAMED[id(tensor)] = weakref.ref(tensor)            # a drawing shows its values
+        forget = functools.partial(_forget, id(tensor))      # a drawing shows its values
+        _NAMED[id(tensor)] = weakref.ref(tensor, forget)
         if tensor.name is None or overwrite:
             tensor.name = name
             count += 1
@@ -85,6 +87,12 @@ def name_tensors(namespace, overwrite=False):
 
 _NAMED = {}     # id -> weak reference of the tensors name_tensors saw: a graph keeps only
                 # what its gradients read, so drawings take these tensors' values from them
+
+
+def _forget(key, reference):
+    """Drop a named tensor that is gone (unless its id already names another)."""
+    if _NAMED.get(key) is reference:
+        del _NAMED[key]
 
 
 def _values_of_named(extra):

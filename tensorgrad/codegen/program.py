@@ -6,9 +6,10 @@ import re
 import numpy as np
 
 from ..autograd import topological_order, traced_effects
+from ..graph import sent_shape
 from ..tensor import Tensor
 from .emitter import Emitter, free_early, identifier
-from .rules import (CodegenError, forward_source, grad_shape, grad_source, unbroadcast_source,
+from .rules import (CodegenError, forward_source, grad_source, unbroadcast_source,
                     unstretched)
 
 
@@ -115,7 +116,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
             if parent is None:
                 continue
             expr = grad_source(e, node, i, g, var[node], inputs_src)
-            expr = unbroadcast_source(expr, grad_shape(node, i), node.shapes[i])
+            expr = unbroadcast_source(expr, sent_shape(node, i), node.shapes[i])
             shape = node.shapes[i]
             if parent in borrowed:              # its own name, before adding to it
                 borrowed.discard(parent)

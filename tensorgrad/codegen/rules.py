@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import ops
 from ..arrays import is_basic_index, stretched_axes
-from ..graph import rule_arguments, sent_shape
+from ..graph import placeholder, rule_arguments
 from ..source import NotWritable, Writer, write
 
 
@@ -27,8 +27,8 @@ def _axis(dims):
 
 
 def _meta(node, k):
-    """Input k of `node` as an array of zeros that costs no memory: its shape and dtype."""
-    return np.broadcast_to(np.zeros((), node.dtypes[k]), node.shapes[k])
+    """Input k of `node` as a placeholder: its shape and dtype."""
+    return placeholder(node.shapes[k], node.dtypes[k])
 
 
 def _max_grad(pick):
@@ -229,11 +229,6 @@ def _emit_inlined(e, lines, helpers):
     for line in lines:
         e.line(line)
     e.helpers.update(helpers)
-
-
-def grad_shape(node, i):
-    """The shape of input i's gradient before unbroadcast (graph.sent_shape)."""
-    return sent_shape(node, i)
 
 
 def unbroadcast_source(expr, shape, target):
