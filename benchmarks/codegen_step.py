@@ -123,11 +123,11 @@ def compare(batch, hidden, repeats):
     assert abs(loss - ref_loss) < 1e-4 and all(np.allclose(a, b, rtol=1e-3, atol=1e-5)
                                                for a, b in zip(grads, ref))
     backward_step(tensorgrad, P, *tg_batches[0])
-    eager = [p.grad.data.copy() for p in P]
+    eager = [p.grad.numpy().copy() for p in P]
     for _ in range(3):
         compiled_step(*tg_batches[0])
     assert compiled.last == "compiled", compiled.explain()
-    assert all(np.array_equal(a, p.grad.data) for a, p in zip(eager, P))
+    assert all(np.array_equal(a, p.grad.numpy()) for a, p in zip(eager, P))
     assert all(np.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(eager, ref))
 
     steps = {
@@ -199,7 +199,7 @@ def memory(steps, compiled):
         run(*batches[step % 20])
         with tensorgrad.no_grad():
             for p in P:
-                p.data += -0.01 * p.grad.data
+                p.data += -0.01 * p.grad
         if step in (steps // 10, steps - 1):
             peaks.append(tracemalloc.get_traced_memory()[1])
     tracemalloc.stop()

@@ -41,10 +41,10 @@ def main(argv=None):
     viz.name_tensors(v)
     loss = fused_forward(v) if args.fused else v["loss"]
     program = codegen.generate(loss, {"Xb": v["Xb"], "Yb": v["Yb"]})
-    out = program(*[leaf.data for leaf in program.leaves], *[a for _, a in program.args])
+    out = program(*[leaf.numpy() for leaf in program.leaves], *[a for _, a in program.args])
     loss.backward()
     for leaf, grad in zip(program.leaves, out[1:]):
-        assert np.array_equal(grad, leaf.grad.data), f"{leaf.name}: differs from the engine"
+        assert np.array_equal(grad, leaf.grad.numpy()), f"{leaf.name}: differs from the engine"
     print(program.source)
     print(f"# loss {float(out[0]):.4f}; every gradient equals the engine's, bit for bit")
 

@@ -55,12 +55,12 @@ class NamesMLP(Module):
         self.bn = BatchNorm1d(n_hidden)
         self.out = Linear(n_hidden, vocab_size, generator=g)
         with no_grad():
-            self.hidden.weight.data[...] = randn(n_hidden, fan_in, generator=g).data * (5/3) / fan_in**0.5
-            self.hidden.bias.data[...] = randn(n_hidden, generator=g).data * 0.1
-            self.out.weight.data[...] = randn(vocab_size, n_hidden, generator=g).data * 0.1
-            self.out.bias.data[...] = randn(vocab_size, generator=g).data * 0.1
-            self.bn.weight.data[...] = randn(n_hidden, generator=g).data * 0.1 + 1.0
-            self.bn.bias.data[...] = randn(n_hidden, generator=g).data * 0.1
+            self.hidden.weight.data[...] = randn(n_hidden, fan_in, generator=g) * (5/3) / fan_in**0.5
+            self.hidden.bias.data[...] = randn(n_hidden, generator=g) * 0.1
+            self.out.weight.data[...] = randn(vocab_size, n_hidden, generator=g) * 0.1
+            self.out.bias.data[...] = randn(vocab_size, generator=g) * 0.1
+            self.bn.weight.data[...] = randn(n_hidden, generator=g) * 0.1 + 1.0
+            self.bn.bias.data[...] = randn(n_hidden, generator=g) * 0.1
 
     def forward(self, X):
         emb = self.embedding(X)                          # (B, block_size, n_embd)
@@ -107,7 +107,7 @@ def manual_step(model, Xb, Yb):
         db1 = dhprebn.sum(0)
         demb = dembcat.view(emb.shape)
         dC = zeros_like(C)
-        np.add.at(dC.data, Xb.data, demb.data)           # repeated characters add up
+        np.add.at(dC.numpy(), Xb.numpy(), demb.numpy())  # repeated characters add up
         # the running statistics, as the module would update them in training mode
         m = model.bn.momentum
         model.bn.running_mean.data[...] = (1 - m) * model.bn.running_mean.data + m * bnmean.data[0]
@@ -184,7 +184,7 @@ def calibrate(model, X):
     """
     def hpre(rows):
         Xc = X[rows]
-        return model.hidden(model.embedding(Xc).view(Xc.shape[0], -1)).data   # (rows, n_hidden)
+        return model.hidden(model.embedding(Xc).view(Xc.shape[0], -1)).numpy()   # (rows, n_hidden)
 
     n, chunks = X.shape[0], row_chunks(model, X.shape[0])
     mean = running_sum(hpre(rows) for rows in chunks) / n                    # as ops.Mean
@@ -202,7 +202,7 @@ def split_loss(model, X, Y):
     """
     model.eval()
     try:
-        rows = [F.cross_entropy(model(X[r]), Y[r], reduction="none").data
+        rows = [F.cross_entropy(model(X[r]), Y[r], reduction="none").numpy()
                 for r in row_chunks(model, X.shape[0])]
     finally:
         model.train()

@@ -283,19 +283,20 @@ def _shape_arg(name, shape, inferred=0):
 class Tensor:
     """An n-dimensional array of numbers that records the ops applied to it.
 
-    `data` is the numpy array. A tensor `requires_grad` when it has a node in the graph:
+    Its values are a numpy array (`numpy()`). A tensor `requires_grad` when it has a node in the graph:
     leaves you mark (parameters), and every result of an op on such a tensor. After
     `loss.backward()`, leaves (and tensors that called `retain_grad()`) hold their gradient
     in `.grad`, a Tensor of the same shape.
     """
 
-    __slots__ = ("_data", "_node", "grad", "_name", "__weakref__")
+    __slots__ = ("_data", "_node", "grad", "_name", "_untracked", "__weakref__")
 
     def __init__(self, data, dtype=None, requires_grad=False, name=None):
         self._data = as_array(data, dtype)
         self._node = None
         self.grad = None
         self._name = None
+        self._untracked = False     # True for `.data`: its in-place changes go unnoted
         if requires_grad:
             self.requires_grad = True
         if name is not None:
@@ -305,24 +306,36 @@ class Tensor:
     def _wrap(cls, array, node):
         """A tensor around an existing array, without copying or checking (engine use)."""
         t = object.__new__(cls)
-        t._data, t._node, t.grad, t._name = array, node, None, None
+        t._data, t._node, t.grad, t._name, t._untracked = array, node, None, None, False
         return t
 
     # ------------------------------------------------------------ attributes
 
     @property
     def data(self):
-        """The numpy array holding the values (shared, not copied).
+        """This tensor's values as a tensor outside the graph, sharing the memory (PyTorch's
+        `.data`): `p.data += -lr * p.grad` updates `p`.
 
-        Changes made through it are not tracked: backward cannot tell that a value it needs
-        was changed this way (in PyTorch, too, `.data` bypasses the checks).
+        Unlike `detach()`, in-place changes made through it are not noted on the version
+        clock (as in PyTorch): backward cannot tell that a value it needs was changed this
+        way. Use it to update parameters, not values a pending backward reads.
         """
         note_sharing(self._data)
-        return self._data
+        t = Tensor._wrap(self._data, None)
+        t._untracked = True
+        return t
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        """Replace the values by those of the tensor `value` (its shape and dtype too; the
+        memory is shared), outside the graph."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: must be set to a Tensor, not {type(value).__name__}")
+        if self._node is not None and value._data.dtype.kind != "f":
+            raise RuntimeError(f"data: a tensor that requires grad holds floating point values, "
+                            f"not {value.dtype}")
+        note_sharing(value._data)
+        self._data = value._data
 
     @property
     def name(self):
@@ -501,7 +514,14 @@ class Tensor:
         return int(self._data)
 
     def __format__(self, spec):
-        return format(self.item(), spec) if spec and self._data.size == 1 else repr(self)
+        """A 0-d tensor formats as its number (`f"{loss:.4f}"`, `f"{loss}"`), as in PyTorch;
+        other tensors take no format spec."""
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"format: a format spec ({spec!r}) applies to a 0-d tensor, not "
+                            f"to one of shape {self.shape}; format t.item() or t.tolist()")
+        return str(self)
 
     def __repr__(self):
         body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
@@ -891,7 +911,7 @@ class Tensor:
             value = value if isinstance(value, Tensor) else _constant(ops.SetItem, value, self)
             self._rebase(_set_steps(self, steps, value.to(self.dtype)))
             return
-        note_inplace_change(self._data)
+        self._note_change()
         target = self._data
         try:
             for step in steps[:-1]:
@@ -924,6 +944,12 @@ class Tensor:
         check_unshared(self, name)
         return True
 
+    def _note_change(self):
+        """Note an in-place change of the values on the version clock (unless made through
+        `.data`, as in PyTorch)."""
+        if not self._untracked:
+            note_inplace_change(self._data)
+
     def _rebase(self, result):
         """Make this tensor object hold `result` (value and graph node) after an in-place op.
 
@@ -949,7 +975,7 @@ class Tensor:
             self._rebase(apply(op, a, b).to(self.dtype))     # in place keeps the dtype
             return self
         b = other._data if isinstance(other, Tensor) else other
-        note_inplace_change(self._data)
+        self._note_change()
         try:
             ufunc(self._data, b, out=self._data)
         except (ValueError, TypeError) as e:
@@ -993,7 +1019,7 @@ class Tensor:
         if out is not None:
             for o in out:
                 if isinstance(o, Tensor):
-                    note_inplace_change(o._data)
+                    o._note_change()
             out = tuple(o._data if isinstance(o, Tensor) else o for o in out)
             return getattr(ufunc, method)(*arrays, out=out, **kwargs)
         if method == "__call__" and not kwargs:

@@ -323,7 +323,7 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
         if t.grad_fn is not None:
             node_names.setdefault(t.grad_fn, name)
         value_names.setdefault(id(t), name)
-        value_names.setdefault(id(t.data), name)
+        value_names.setdefault(id(t._data), name)
 
     graph = graphviz.Digraph(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
                                          "ranksep": "0.3"},
@@ -331,8 +331,8 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                              edge_attr={"fontname": FONT, "fontsize": "10",
                                         "fontcolor": "#566573", "arrowsize": "0.7"})
     for i, t in enumerate(t for t in roots if t.grad_fn is None):     # leaves: no graph
-        grad = t.grad.data if t.grad is not None else None
-        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t.data, grad,
+        grad = t.grad._data if t.grad is not None else None
+        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t._data, grad,
                                    show_data=show_data, show_grad=show_grad)
         graph.node(f"leaf{i}", label, shape="box", style="rounded,filled",
                    **(NONFINITE if bad else ROOT))
@@ -376,7 +376,7 @@ class _Drawing:
             if out is not None:
                 value[node] = out
             elif node.tensor is not None and node.tensor() is not None:
-                value[node] = node.tensor().data
+                value[node] = node.tensor()._data
             for p, x in zip(node.parents, node.inputs):
                 if p is not None and x is not None:
                     value.setdefault(p, x)
@@ -393,7 +393,7 @@ class _Drawing:
         if node.grad is not None:
             return node.grad
         tensor = node.tensor() if node.tensor is not None else None
-        return tensor.grad.data if tensor is not None and tensor.grad is not None else None
+        return tensor.grad._data if tensor is not None and tensor.grad is not None else None
 
     def add_groups(self, groups, collapsed):
         for label, (outputs, inputs) in (groups or {}).items():

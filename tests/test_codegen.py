@@ -36,19 +36,19 @@ def fused_lecture_graph():
 
 def run(program, loss):
     """Call the generated function on the graph's own arrays; backpropagate the engine."""
-    out = program(*[leaf.data for leaf in program.leaves], *[a for _, a in program.args])
+    out = program(*[leaf.numpy() for leaf in program.leaves], *[a for _, a in program.args])
     loss.backward()
     return out
 
 
 def assert_bit_exact(program, loss):
     out = run(program, loss)
-    assert np.array_equal(np.asarray(out[0]), loss.data)
+    assert np.array_equal(np.asarray(out[0]), loss.numpy())
     assert len(out) - 1 == len(program.leaves) > 0
     for leaf, grad in zip(program.leaves, out[1:]):
         assert grad.shape == leaf.shape
         assert grad.dtype == leaf.dtype, leaf.name
-        assert np.array_equal(grad, leaf.grad.data), leaf.name
+        assert np.array_equal(grad, leaf.grad.numpy()), leaf.name
 
 
 # ---------------------------------------------------------------- the lecture graph
@@ -78,11 +78,11 @@ def test_generated_code_runs_standalone_with_only_numpy():
     namespace = {}
     exec("import numpy as np\n" + program.source, namespace)
     assert set(namespace) == {"np", "forward_backward", "__builtins__"}
-    arrays = [np.array(leaf.data) for leaf in program.leaves]
+    arrays = [np.array(leaf.numpy()) for leaf in program.leaves]
     out = namespace["forward_backward"](*arrays, names["Xb"].numpy(), names["Yb"].numpy())
     loss.backward()
     for leaf, grad in zip(program.leaves, out[1:]):
-        assert np.array_equal(grad, leaf.grad.data), leaf.name
+        assert np.array_equal(grad, leaf.grad.numpy()), leaf.name
 
 
 # ---------------------------------------------------------------- every op, and broadcasting
@@ -143,12 +143,12 @@ def test_fused_ops_are_written_out_as_their_derived_formulas():
         assert line in program.source, line
     namespace = {}
     exec("import numpy as np\n" + program.source, namespace)
-    out = namespace["forward_backward"](*[np.array(p.data) for p in program.leaves],
+    out = namespace["forward_backward"](*[np.array(p.numpy()) for p in program.leaves],
                                         *[a for _, a in program.args])
     loss.backward()
-    assert np.array_equal(out[0], loss.data)
+    assert np.array_equal(out[0], loss.numpy())
     for leaf, grad in zip(program.leaves, out[1:]):
-        assert np.array_equal(grad, leaf.grad.data), leaf.name
+        assert np.array_equal(grad, leaf.grad.numpy()), leaf.name
 
 
 def test_the_listings_in_the_docs_are_what_the_engine_writes():
@@ -171,7 +171,7 @@ def test_fused_variant_agrees_with_the_step_by_step_code():
     loss = names["loss"]
     loss.backward()
     program = codegen.generate(fused_loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
-    out = program(*[leaf.data for leaf in program.leaves], *[a for _, a in program.args])
+    out = program(*[leaf.numpy() for leaf in program.leaves], *[a for _, a in program.args])
     assert abs(float(out[0]) - loss.item()) <= 1e-6 * abs(loss.item())
     for leaf, grad in zip(program.leaves, out[1:]):
         reference = names[leaf.name].grad.numpy()
@@ -242,11 +242,11 @@ def test_compiled_step_equals_eager_over_several_steps():
         assert compiled.last == ("traced" if k == 0 else "compiled")
         assert closs.item() == loss.item()
         for p, q in zip(P, Q):
-            assert np.array_equal(p.grad.data, q.grad.data)
+            assert np.array_equal(p.grad.numpy(), q.grad.numpy())
         with torch.no_grad():
             for p, q in zip(P, Q):
-                p.data += -0.1 * p.grad.data
-                q.data += -0.1 * q.grad.data
+                p.data += -0.1 * p.grad.numpy()
+                q.data += -0.1 * q.grad.numpy()
 
 
 def test_compiled_step_accumulates_grads_like_eager():
@@ -254,11 +254,11 @@ def test_compiled_step_accumulates_grads_like_eager():
     compiled = codegen.compile(make_step(P))
     Xb, Yb = batch(np.random.default_rng(3), 8)
     compiled(Xb, Yb)
-    once = P[1].grad.data.copy()
+    once = P[1].grad.numpy().copy()
     compiled(Xb, Yb)
     compiled(Xb, Yb)
     assert compiled.last == "compiled"
-    assert np.allclose(P[1].grad.data, 3 * once, rtol=1e-5)
+    assert np.allclose(P[1].grad.numpy(), 3 * once, rtol=1e-5)
 
 
 def test_compiled_gradients_are_separate_arrays():
@@ -270,8 +270,8 @@ def test_compiled_gradients_are_separate_arrays():
         a.grad = b.grad = None
         step(torch.tensor(np.arange(3.0, dtype=np.float32)))
     assert step.last == "compiled"
-    a.grad.data[...] = 7
-    assert np.array_equal(b.grad.data, np.arange(3.0)) and a.grad.data is not b.grad.data
+    a.grad.numpy()[...] = 7
+    assert np.array_equal(b.grad.numpy(), np.arange(3.0)) and a.grad.numpy() is not b.grad.numpy()
 
 
 def test_new_shapes_trace_again():
@@ -309,7 +309,7 @@ def test_a_constant_computed_outside_the_graph_runs_eagerly():
     w.grad = None
     compiled(torch.tensor([5.0, 6.0, 7.0]))
     assert compiled.last == "eager"
-    assert np.array_equal(w.grad.data, np.array([10.0, 12.0, 14.0], np.float32))
+    assert np.array_equal(w.grad.numpy(), np.array([10.0, 12.0, 14.0], np.float32))
 
 
 def test_code_that_disagrees_with_eager_on_its_first_run_is_dropped():
@@ -325,8 +325,8 @@ def test_code_that_disagrees_with_eager_on_its_first_run_is_dropped():
         w.grad = None
         loss = compiled(torch.tensor(x))
         assert compiled.last == "eager" and "disagreed" in compiled.explain()
-        assert loss.item() == float(np.dot(w.data, x))
-        assert np.array_equal(w.grad.data, np.array(x, np.float32))
+        assert loss.item() == float(np.dot(w.numpy(), x))
+        assert np.array_equal(w.grad.numpy(), np.array(x, np.float32))
 
 
 def test_code_that_raises_where_eager_does_not_is_dropped_with_eager_state():
@@ -359,7 +359,7 @@ def test_code_that_raises_where_eager_does_not_is_dropped_with_eager_state():
         for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
             assert np.array_equal(a, b), k
         for p, q in zip(models[0].parameters(), models[1].parameters()):
-            assert np.array_equal(p.grad.data, q.grad.data)
+            assert np.array_equal(p.grad.numpy(), q.grad.numpy())
 
 
 class RMSNorm(torch.nn.Module):
@@ -394,5 +394,5 @@ def test_compiled_step_updates_batchnorm_running_stats_like_eager(first):
         for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
             assert np.array_equal(np.asarray(a), np.asarray(b)), (k, name)
         for p, q in zip(models[0].parameters(), models[1].parameters()):
-            assert np.array_equal(p.grad.data, q.grad.data)
+            assert np.array_equal(p.grad.numpy(), q.grad.numpy())
     assert compiled.last == "compiled"

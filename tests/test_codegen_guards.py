@@ -338,7 +338,7 @@ def test_a_parameter_given_a_new_array_is_read_anew():
     def change(k, state):
         if k >= 3:
             weight = state["model"].layers[0].weight
-            weight.data = np.full((6, 4), 0.1 * k, np.float32)
+            weight.data = torch.full((6, 4), 0.1 * k)
 
     compiled, did = agree_with_eager(build, change=change)
     assert did[3:] == ["compiled"] * 3                  # same shape and dtype: same code
@@ -353,8 +353,8 @@ def test_a_parameter_given_an_array_of_another_dtype_retraces():
     def change(k, state):
         if k == 3:
             for layer in state["model"].layers[::2]:
-                layer.weight.data = layer.weight.data.astype(np.float64)
-                layer.bias.data = layer.bias.data.astype(np.float64)
+                layer.weight.data = layer.weight.data.double()
+                layer.bias.data = layer.bias.data.double()
 
     compiled, did = agree_with_eager(build, change=change)
     assert did[3] == "traced"
@@ -817,7 +817,7 @@ def retraced(change):
             lambda: setattr(model.layers[0], "weight", torch.randn(6, 4, requires_grad=True)),
         "`requires_grad` turned off (or on)": lambda: model.layers[0].bias.requires_grad_(False),
         "a parameter's array replaced by one of another dtype":
-            lambda: [setattr(p, "data", p.data.astype(np.float64)) for p in model.parameters()],
+            lambda: [setattr(p, "data", p.data.double()) for p in model.parameters()],
     }.get(change)
     if act is not None:
         return run_twice(step, model, change=act, calls=3)

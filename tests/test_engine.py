@@ -158,7 +158,7 @@ def test_each_grad_is_an_array_of_its_own():
     assert G.tolist() == [3.0, 4.0]
     c = torch.tensor([[1.0, 2.0]], requires_grad=True)
     (c * 3).sum().backward()                        # a fresh array: taken as it is
-    assert c.grad.tolist() == [[3.0, 3.0]] and c.grad.data.flags.writeable
+    assert c.grad.tolist() == [[3.0, 3.0]] and c.grad.numpy().flags.writeable
 
 
 def test_matches_pytorch_on_a_small_network():
@@ -423,11 +423,11 @@ def test_ndarray_minus_and_divide_tensor():
 def test_data_update_in_place():
     p = torch.tensor([1.0, 2.0], requires_grad=True)
     (p * p).sum().backward()
-    array = p.data
+    data = p.data
     lr = 0.1
     p.data += -lr * p.grad
-    assert p.data is array                       # the same array, changed in place
-    np.testing.assert_allclose(array, [0.8, 1.6], rtol=1e-6)
+    assert np.shares_memory(data.numpy(), p.numpy())    # the same memory, changed in place
+    np.testing.assert_allclose(data.numpy(), [0.8, 1.6], rtol=1e-6)
     assert p.requires_grad and p.is_leaf and p.dtype == torch.float32
 
 

@@ -66,8 +66,8 @@ def test_batchnorm_gradient_matches_the_lectures_fused_formula():
     with tg.no_grad():
         bn.weight.data[...] = rng.standard_normal(8) * 0.1 + 1
     x = tg.tensor(rng.standard_normal((n, 8)), dtype=tg.float64, requires_grad=True)
-    bn.weight.data = bn.weight.data.astype(np.float64)
-    bn.bias.data = bn.bias.data.astype(np.float64)
+    bn.weight.data = bn.weight.data.double()
+    bn.bias.data = bn.bias.data.double()
     G = rng.standard_normal((n, 8))
     bn(x).backward(G)
     xs = x.numpy()

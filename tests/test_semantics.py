@@ -396,6 +396,114 @@ def test_views_see_in_place_changes_made_outside_the_graph_as_in_pytorch():
     assert outs[0] == outs[1]
 
 
+# ---------------------------------------------------------------- `.data` is a tensor
+
+DATA_CALLS = {
+    "std": lambda d: d.std(),
+    "var": lambda d: d.var(),
+    "mean(0, keepdim=True)": lambda d: d.mean(0, keepdim=True),
+    "max(1)": lambda d: d.max(1)[0],
+    "max(1) indices": lambda d: d.max(1)[1],
+    "view(-1)": lambda d: d.view(-1),
+    "sum(1)": lambda d: d.sum(1),
+    "log10 of std ratio": lambda d: (0.1 * d.std() / d.std()).log10(),
+}
+
+
+@pytest.mark.parametrize("call", DATA_CALLS, ids=str)
+def test_methods_called_on_data_give_pytorchs_results(call):
+    """`.data` is a Tensor, so `p.data.std()` is the unbiased std, not numpy's (issue: the
+    update-to-data ratio of makemore part 3 computed `p.data.std()`)."""
+    torch = torch_or_skip()
+    values = np.random.default_rng(0).standard_normal((3, 4))
+    ours = DATA_CALLS[call](tensorgrad.tensor(values, requires_grad=True).data)
+    theirs = DATA_CALLS[call](torch.tensor(values, requires_grad=True).data)
+    assert isinstance(ours, tensorgrad.Tensor) and not ours.requires_grad
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    assert ours.shape == tuple(theirs.shape)
+
+
+def test_data_shares_memory_both_ways_and_is_outside_the_graph():
+    p = tensorgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    d = p.data
+    assert not d.requires_grad and d.is_leaf and d.grad_fn is None
+    d[0] = 10.0                                  # a write through .data changes p
+    assert p.tolist() == [10.0, 2.0, 3.0]
+    with tensorgrad.no_grad():
+        p[1] = 20.0                              # a write to p shows through .data
+    assert d.tolist() == [10.0, 20.0, 3.0]
+    p.data += 1                                  # the update idiom, with a number
+    assert p.tolist() == [11.0, 21.0, 4.0] and p.requires_grad and p.is_leaf
+
+
+def test_reading_data_leaves_gradients_unchanged():
+    torch = torch_or_skip()
+    values = np.random.default_rng(1).standard_normal((4, 3))
+    upstream = np.random.default_rng(2).standard_normal((4, 3))
+    grads = []
+    for lib in (tensorgrad, torch):
+        x = lib.tensor(values, requires_grad=True)
+        y = x * x.data.std() + x.data.mean(0, keepdim=True) * x   # .data terms are constants
+        y.backward(lib.tensor(upstream))
+        grads.append(np.asarray(x.grad.tolist()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+def test_changes_through_data_are_untracked_and_through_detach_refused_as_in_pytorch():
+    torch = torch_or_skip()
+    outcome = {}
+    for lib in (tensorgrad, torch):
+        for how in ("data", "detach"):
+            w = lib.tensor([1.0, 2.0], requires_grad=True)
+            loss = (w * w).sum()
+            view = w.data if how == "data" else w.detach()
+            view[0] = 5.0
+            try:
+                loss.backward()
+                outcome[lib.__name__, how] = w.grad.tolist()
+            except RuntimeError:
+                outcome[lib.__name__, how] = "refused"
+    assert outcome["tensorgrad", "data"] == outcome["torch", "data"] == [10.0, 4.0]
+    assert outcome["tensorgrad", "detach"] == outcome["torch", "detach"] == "refused"
+
+
+def test_setting_data_follows_pytorch():
+    torch = torch_or_skip()
+    for lib in (tensorgrad, torch):
+        p = lib.ones(3, requires_grad=True)
+        p.data = lib.zeros(5, dtype=lib.float64)      # shape and dtype are replaced
+        assert tuple(p.shape) == (5,) and p.dtype == lib.float64 and p.requires_grad
+        (p * p).sum().backward()
+        assert p.grad.tolist() == [0.0] * 5
+        with pytest.raises(RuntimeError):
+            p.data = lib.zeros(2, dtype=lib.int64)     # a tensor that requires grad is float
+        with pytest.raises(TypeError):
+            p.data = [1.0, 2.0]                        # a tensor, not a list
+    q = tensorgrad.zeros(2)
+    source = tensorgrad.tensor([4.0, 5.0])
+    q.data = source
+    source[0] = 7.0
+    assert q.tolist() == [7.0, 5.0]                    # the memory is shared
+
+
+@pytest.mark.parametrize("spec", ["", ".4f", ".2e", "10.3f"])
+@pytest.mark.parametrize("value", [7 / 3, 3, True])
+def test_formatting_a_zero_dim_tensor_prints_the_number_as_pytorch(value, spec):
+    torch = torch_or_skip()
+    assert format(tensorgrad.tensor(value), spec) == format(torch.tensor(value), spec)
+
+
+def test_formatting_other_tensors_follows_pytorch():
+    torch = torch_or_skip()
+    for shape in ((1,), (2, 2)):
+        t, u = tensorgrad.ones(shape), torch.ones(shape)
+        assert f"{t}" == str(t)
+        with pytest.raises(TypeError, match=r"format: a format spec \('.4f'\) applies to a 0-d"):
+            f"{t:.4f}"
+        with pytest.raises(TypeError):
+            f"{u:.4f}"
+
+
 # ---------------------------------------------------------------- grad modes as decorators
 
 @pytest.mark.parametrize("mode, expected", [

@@ -297,8 +297,8 @@ def test_batchnorm_module_runs_on_the_fused_op_and_matches_the_unfused_graph(sha
     rng = np.random.default_rng(7)
     X, G = rng.standard_normal(shape) * 2 + 1, rng.standard_normal(shape)
     bn = nn.BatchNorm1d(shape[-1])
-    bn.weight.data = rng.standard_normal(shape[-1]) * 0.2 + 1
-    bn.bias.data = rng.standard_normal(shape[-1]) * 0.2
+    bn.weight.data = tg.tensor(rng.standard_normal(shape[-1]) * 0.2 + 1)
+    bn.bias.data = tg.tensor(rng.standard_normal(shape[-1]) * 0.2)
     bn.weight.requires_grad = bn.bias.requires_grad = True
     (x,) = leaves(X)
     y = bn(x)

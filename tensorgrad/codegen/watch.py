@@ -6,7 +6,7 @@ step makes (Python's profiling hook, as a debugger would, and only while tracing
 
 - **a tensor's values read into Python**: a tensorgrad function that hands a number, a
   bool, a list of numbers or a numpy array to code outside tensorgrad (`.item()`,
-  `float(t)`, `if t > 0:`, `.tolist()`, `.numpy()`, `.data`, `np.asarray(t)`): what the
+  `float(t)`, `if t > 0:`, `.tolist()`, `.numpy()`, `np.asarray(t)`): what the
   step does next may depend on those values, and the code would keep the first ones;
 - **random numbers drawn**: a call of tensorgrad's random functions (`randn`, `rand`,
   `randint`, `multinomial`, and anything else that takes numbers from a tensorgrad

@@ -142,7 +142,7 @@ class Embedding(Module):
                             generator=generator, requires_grad=True)
 
     def forward(self, idx):
-        index = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        index = idx._data if isinstance(idx, Tensor) else np.asarray(idx)
         if index.dtype.kind not in "iu":
             raise TypeError(f"Embedding: indices must be integers, got {index.dtype}")
         # PyTorch refuses a negative index; numpy would read it from the end

@@ -364,7 +364,7 @@ try:
     y = tg.zeros(*x.shape, dtype=tg.float64)
     out = op(x, y)
     out.backward(tg.tensor(np.array(json.loads(sys.argv[3]))))
-    print(json.dumps({"out": out.data.tolist(), "grad": x.grad.data.tolist()}))
+    print(json.dumps({"out": out.tolist(), "grad": x.grad.tolist()}))
 except Exception as e:
     print(json.dumps({"error": type(e).__name__, "message": str(e)}))
 '''

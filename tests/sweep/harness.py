@@ -289,7 +289,7 @@ def plain(x):
         if isinstance(x, torch.Size):
             return [int(n) for n in x]
     if name == "tensorgrad" and type(x).__name__ == "Tensor":
-        return Array(np.array(x.data), x.data.dtype.name, bool(x.requires_grad))
+        return Array(np.array(x.numpy()), x.dtype.name, bool(x.requires_grad))
     if isinstance(x, dict):
         return {k: plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
