@@ -144,7 +144,7 @@ def scatter_add(shape, dtype, index, values):
     repeated character); its gradient must then arrive twice. `z[index] += v` would keep
     only the last write, `np.add.at` adds every one.
     """
-    out = np.zeros(shape, dtype)
+    out = np.zeros_like(values, dtype, shape=shape)   # (values may be a stand-in: higher.py)
     if is_basic_index(index):
         out[index] = values
     else:

@@ -3,7 +3,8 @@
 The engine itself is in three modules, each one idea: `grad_mode` (recording on and off,
 keep_grads, anomaly mode), `versions` (in-place changes and shared memory) and `graph` (the
 Node and the backward pass). This module adds PyTorch's functions over them
-(`autograd.backward`, `autograd.grad`) and the notes generated code reads while a step is
+(`autograd.backward`, and `autograd.grad` from `higher`, which records backward passes
+for gradients of gradients) and the notes generated code reads while a step is
 traced.
 """
 import contextlib
@@ -12,7 +13,9 @@ import weakref
 
 from .grad_mode import (AnomalyWarning, _keeping_values, detect_anomaly, enable_grad,
                         is_grad_enabled, keep_grads, no_grad, set_grad_enabled)
+from . import higher
 from .graph import Node, backpropagate, topological_order
+from .higher import grad
 
 __all__ = ["AnomalyWarning", "Node", "backward", "detect_anomaly", "enable_grad", "grad",
            "is_grad_enabled", "keep_grads", "no_grad", "set_grad_enabled", "topological_order"]
@@ -68,9 +71,6 @@ def note_effect(function, array, *arguments):
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Backpropagate from several tensors at once, as `torch.autograd.backward`: the same as
     the sum of their `backward(grad)` calls, in one pass over the graph they share."""
-    if create_graph or inputs is not None:
-        raise NotImplementedError("autograd.backward: create_graph and inputs are not "
-                                  "implemented in tensorgrad yet")
     tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
@@ -81,14 +81,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                          f"{len(grad_tensors)} gradients")
     roots = {}
     for t, g in zip(tensors, grad_tensors):
-        node, g = t._initial_grad(g, "autograd.backward")
+        node, g = t._initial_grad(g, "autograd.backward", create_graph)
         roots[node] = roots[node] + g if node in roots else g
-    backpropagate(roots, bool(retain_graph))
-
-
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
-    """`torch.autograd.grad` is not implemented yet: it raises NotImplementedError."""
-    raise NotImplementedError(
-        "autograd.grad: gradients returned as values (and gradients of gradients) are not "
-        "implemented in tensorgrad yet; call loss.backward() and read each input's .grad")
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    if create_graph or inputs is not None:
+        higher.backward_into(roots, retain, create_graph, inputs, "autograd.backward")
+    else:
+        backpropagate(roots, retain)

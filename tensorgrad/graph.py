@@ -100,6 +100,8 @@ class Plan:
                             for k, needed in enumerate(need))
         self.out = "out" in reads
         self.extras = tuple(e for e in op.extras if e in reads)
+        if self.extras:        # a recorded backward pass computes them again from the inputs
+            self.inputs = (True,) * len(need)
         self.releases = self.out or bool(self.extras) or any(
             k and needed for k, needed in zip(self.inputs, need))
         self.arguments = [argument_plan(op, i) for i in range(len(need))]
@@ -242,7 +244,7 @@ def topological_order(root):
     return sorted(seen, key=operator.attrgetter("seq"))
 
 
-def backpropagate(roots, retain_graph=False):
+def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, store=None):
     """Backpropagate from `roots`, a dict {node: the gradient of some result with respect
     to that node's output} (one root for `loss.backward()`).
 
@@ -251,8 +253,17 @@ def backpropagate(roots, retain_graph=False):
     is an order that guarantees this, without sorting the whole graph. For each node, ask
     its op for each input's gradient, sum that down to the input's shape (unbroadcast), and
     add it to what the input has received so far.
+
+    Finished gradients go to the `.grad` of leaves and retained tensors (`store`, by
+    default `deliver`). With
+    `only` (a set of nodes), they go nowhere: the pass visits only the nodes that lead to
+    those, and returns {node: gradient} for them (`autograd.grad`). `rule` computes an
+    input's gradient (higher.py passes one that records the backward pass in the graph).
     """
+    store = store or deliver
     grads, keep = dict(roots), _keeping_grads[-1]
+    leads = _leading_to(roots, only) if only is not None else None
+    got = {}
     waiting = [(-root.seq, root) for root in grads]
     heapq.heapify(waiting)
     while waiting:
@@ -260,16 +271,19 @@ def backpropagate(roots, retain_graph=False):
         g = grads.pop(node)
         if keep:
             node.grad = g
-        if node.tensor is not None:
-            deliver(node.tensor(), g)
+        if only is not None:
+            if node in only:
+                got[node] = g
+        elif node.tensor is not None:
+            store(node.tensor(), g)
         if node.op is None:
             continue
         if node.released or _changes[0] != node.made_at:
             check_usable(node)
         for i, parent in enumerate(node.parents):
-            if parent is None:
+            if parent is None or (leads is not None and parent not in leads):
                 continue
-            pg = gradient_rule(node, i, g)
+            pg = rule(node, i, g)
             if pg.shape != node.shapes[i]:
                 pg = unbroadcast(pg, node.shapes[i])
             if node.site is not None:
@@ -282,6 +296,20 @@ def backpropagate(roots, retain_graph=False):
         node.used = True
         if node.plan.releases and not (retain_graph or keep):
             release(node)
+    return got
+
+
+def _leading_to(roots, targets):
+    """The nodes from which some node of `targets` can be reached (itself included): the
+    only ones a backward pass to `targets` needs to visit."""
+    order = set()
+    for root in roots:
+        order.update(topological_order(root))
+    leads = set()
+    for node in sorted(order, key=operator.attrgetter("seq")):
+        if node in targets or any(p in leads for p in node.parents if p is not None):
+            leads.add(node)
+    return leads
 
 
 def check_usable(node):
@@ -321,4 +349,9 @@ def deliver(tensor, g):
         g = np.array(g, dtype=dtype)
     elif g.base is not None or sys.getrefcount(g) > 3:
         g = g.copy()
-    tensor.grad = type(tensor)._wrap(g if tensor.grad is None else tensor.grad._data + g, None)
+    old, g = tensor.grad, type(tensor)._wrap(g, None)
+    if old is not None and old._node is not None:
+        g = old + g             # a gradient recorded in the graph (create_graph) stays in it
+    elif old is not None:
+        g._data = old._data + g._data
+    tensor.grad = g

@@ -455,6 +455,39 @@ class SetItem(Op):
         return g[index]                     # unbroadcast sums it to value's shape
 
 
+class IndexAdd(Op):
+    """`x` with `values` added at `index`, repeated positions adding up (`np.add.at`): the
+    gradient of indexing, as an op, so that it has a gradient too (gradients of gradients)."""
+    name = "index_add"
+
+    def forward(x, values, index):
+        out = x.copy()
+        np.add.at(out, index, values)
+        return out
+
+    def grad_x(g):
+        return g
+
+    def grad_values(g, index):
+        return g[index]                     # unbroadcast sums it to values' shape
+
+
+class Where(Op):
+    """`a` where `condition` holds, else `b` (numpy's `where`; the condition, a boolean
+    array, is an attribute: it has no gradient). Each side's gradient is chosen, not
+    multiplied: 0 elsewhere even where g is inf."""
+    name = "where"
+
+    def forward(a, b, condition):
+        return np.where(condition, a, b)
+
+    def grad_a(g, condition):
+        return np.where(condition, g, 0)
+
+    def grad_b(g, condition):
+        return np.where(condition, 0, g)
+
+
 # ---------------------------------------------------------------- matmul
 
 class MatMul(Op):

@@ -544,19 +544,23 @@ class Tensor:
 
         For a single-element tensor (a loss) `gradient` defaults to 1. Gradients add up in
         `.grad` across calls; set `p.grad = None` (or call `zero_grad()`) to reset them.
-        `retain_graph=True` keeps the graph for another backward. `create_graph` and
-        `inputs` (gradients of gradients, gradients for chosen inputs only) are not
-        implemented yet and raise NotImplementedError.
+        `retain_graph=True` keeps the graph for another backward. `create_graph=True`
+        records the backward pass in the graph, so the gradients (tensors in the graph
+        themselves) can be differentiated again; it keeps the graph unless
+        `retain_graph=False`. `inputs` (tensors) limits the gradients to those tensors'
+        `.grad`.
         """
-        if create_graph or inputs is not None:
-            feature = "create_graph=True (gradients of gradients)" if create_graph else (
-                "inputs= (gradients for chosen inputs only)")
-            raise NotImplementedError(f"backward: {feature} is not implemented in tensorgrad "
-                                      "yet")
-        backpropagate(dict([self._initial_grad(gradient, "backward")]), bool(retain_graph))
+        root = dict([self._initial_grad(gradient, "backward", create_graph)])
+        retain = create_graph if retain_graph is None else bool(retain_graph)
+        if not create_graph and inputs is None:
+            backpropagate(root, retain)
+            return
+        from . import higher      # (it builds on Tensor: imported on first use)
+        higher.backward_into(root, retain, create_graph, inputs, "backward")
 
-    def _initial_grad(self, gradient, name):
-        """(this tensor's node, the gradient backward starts from), checked."""
+    def _initial_grad(self, gradient, name, keep_tensor=False):
+        """(this tensor's node, the gradient backward starts from), checked; a gradient
+        given as a tensor stays one with `keep_tensor` (a recorded backward pass)."""
         if self._node is None:
             raise RuntimeError(f"{name}: this tensor does not require grad: no tensor it "
                                "was computed from has requires_grad=True (or it was "
@@ -567,7 +571,10 @@ class Tensor:
                                    "gradient argument backward() needs a single element "
                                    "(a loss); pass gradient= of the same shape otherwise")
             return self._node, np.ones_like(self._data)
-        g = np.asarray(as_array(gradient), dtype=self._data.dtype)
+        if keep_tensor and isinstance(gradient, Tensor):
+            g = gradient.to(self.dtype)
+        else:
+            g = np.asarray(as_array(gradient), dtype=self._data.dtype)
         if g.shape != self.shape:
             raise ValueError(f"{name}: gradient has shape {g.shape} but the tensor has shape "
                              f"{self.shape}")

@@ -3,7 +3,7 @@ PyTorch (float64, with a random upstream gradient) or is refused with a clear er
 
 Groups: values a gradient reads are protected (version counter); indexing as PyTorch reads
 it; dtype promotion; the conventions at kinks and limits; in-place ops on tensors that share
-memory; grad modes as decorators; features not implemented yet.
+memory; grad modes as decorators.
 """
 import re
 from pathlib import Path
@@ -539,16 +539,3 @@ def test_no_grad_works_without_parentheses_and_set_grad_enabled_checks_its_argum
     assert tensorgrad.is_grad_enabled()
     with pytest.raises(TypeError, match="set_grad_enabled: mode must be a bool"):
         tensorgrad.set_grad_enabled(lambda: None)
-
-
-# ---------------------------------------------------------------- not implemented yet
-
-def test_higher_order_calls_say_they_are_not_implemented():
-    x = tensorgrad.randn(3, requires_grad=True)
-    with pytest.raises(NotImplementedError, match=r"backward: create_graph=True \(gradients "
-                                                  r"of gradients\) is not implemented"):
-        (x * x).sum().backward(create_graph=True)
-    with pytest.raises(NotImplementedError, match="autograd.grad: gradients returned as values"):
-        tensorgrad.autograd.grad((x * x).sum(), [x])
-    with pytest.raises(NotImplementedError, match="inputs="):
-        (x * x).sum().backward(inputs=[x])

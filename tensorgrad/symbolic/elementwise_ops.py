@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from .. import grad_mode, ops
+from ..higher import Recorded
 from ..tensor import Tensor, apply
 from .algebra import (KernelPrinter, compile_source, cost, identifier, kinks_as_pytorch,
                       never_zero, numbers_as_floats, unique_inverse, zero_divisors)
@@ -300,6 +301,8 @@ class ElementwiseFunction:
 
         def grad_x(g, out, x):
             """g times the derived derivative."""
+            if isinstance(x, Recorded):         # a recorded backward pass (gradients of
+                return g * Recorded(self.derivative_function()(x.t))     # gradients)
             return g * np.asarray(grad(out, x), dtype=x.dtype)
 
         (x,) = self.derivative.variables
@@ -308,6 +311,14 @@ class ElementwiseFunction:
                     {"name": fn, "formula": str(self.formula), "derivative": shown,
                      "forward": forward_,
                      "grad_x": grad_x, "__doc__": f"{fn}(x) = {self.formula}, derived."})
+
+    @functools.cache
+    def derivative_function(self):
+        """The derivative as an elementwise op of its own (its derivative derived in turn),
+        for a backward pass recorded in the graph: `tensorgrad.higher`."""
+        (x,) = self.derivative.variables
+        formula = self.derivative.simplified[x].subs(self.derivative.out, self.formula)
+        return ElementwiseFunction(f"d_{self.name}", formula, domain=self.domain)
 
     def __call__(self, input):
         """Apply the op to each element of `input` (a Tensor, or anything tensor() takes)."""

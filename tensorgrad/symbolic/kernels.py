@@ -15,6 +15,7 @@ import sympy as sp
 
 from .. import grad_mode, ops
 from ..arrays import normalize_dims
+from ..higher import Recorded
 from ..tensor import Tensor, apply
 from .algebra import (KernelPrinter, compile_source, identifier, inline_kernel,
                       numbers_as_floats, support)
@@ -337,6 +338,12 @@ class Call:
         return f"Call({', '.join(f'{k}={v}' for k, v in self.kwargs.items())})"
 
 
+def _as_dtype(x, dtype):
+    """A kernel's result as an array of `dtype` (numpy gives a 0-d result as a scalar); a
+    value recorded in the graph (tensorgrad.higher) converts itself."""
+    return x.astype(dtype) if isinstance(x, Recorded) else np.asarray(x, dtype)
+
+
 def _make_op_class(fused):
     """The op-table class for `fused`: numpy forward, one grad_<input> per tensor input.
 
@@ -351,7 +358,7 @@ def _make_op_class(fused):
             fused.check_assumptions(arrays, call)
         dtype, steps = arrays[0].dtype, {}
         out = fused.kernel("forward", dtype)(None, None, *arrays, **call.kwargs, saved=steps)
-        out = np.asarray(out, dtype)
+        out = _as_dtype(out, dtype)
         if out.shape != call.kept:
             out = np.broadcast_to(out, call.kept)
         return out.reshape(call.shape), steps
@@ -366,7 +373,7 @@ def _make_op_class(fused):
             *arrays, steps, call = arrays_steps_call
             g, out, x = g.reshape(call.kept), out.reshape(call.kept), arrays[k]
             r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs, saved=steps)
-            r = np.asarray(r, x.dtype)
+            r = _as_dtype(r, x.dtype)
             if r.shape != x.shape:                  # smaller than x: spread it for unbroadcast
                 full = np.broadcast_shapes(r.shape, x.shape)
                 r = r if full == r.shape else np.broadcast_to(r, full)

@@ -1,7 +1,6 @@
 """Grad modes (no_grad, enable_grad, set_grad_enabled as context managers, decorators,
 plain calls, on functions, methods and generators) and higher-order calls
-(`backward(create_graph=True)`, `autograd.grad`, `autograd.backward`), which tensorgrad
-does not have: until it does, each must raise one clear error naming the feature.
+(`backward(create_graph=True)`, `autograd.grad`, `autograd.backward`, `inputs=`).
 """
 import numpy as np
 
