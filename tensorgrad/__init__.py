@@ -7,6 +7,7 @@ runs PyTorch-style code (the makemore lecture's, in particular) on tensorgrad. T
 one-way, each importing only those before it:
 
     checks      argument checks shared by public functions  plain Python
+    devices     torch.device: the CPU, the one device there is
     arrays      unbroadcast, type promotion, indexing       plain numpy
     ops         the op table: forward and gradient rules    plain numpy
     grad_mode   no_grad, keep_grads, anomaly mode
@@ -15,6 +16,7 @@ one-way, each importing only those before it:
     tensor      Tensor and `apply`
     source      the op table's rules written out as code
     autograd    torch.autograd's names over the engine
+    cuda        torch.cuda on a machine without a GPU: is_available() is False
     creation    tensor(), zeros(), randn(), Generator ...
     functional  exp(), cat(), softmax(), cross_entropy() ...
     nn, optim   layers, nn.functional, optimizers
@@ -24,14 +26,17 @@ one-way, each importing only those before it:
 """
 import numpy as _np
 
-from .grad_mode import AnomalyWarning, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .creation import (Generator, arange, as_tensor, default_generator, from_numpy, full,
-                       full_like, manual_seed, multinomial, ones, ones_like, rand, randint,
-                       randn, tensor, zeros, zeros_like)
-from .functional import (all, allclose, cat, exp, flatten, log, matmul, relu, sigmoid, sqrt,
-                         stack, tanh)
+from .grad_mode import (AnomalyWarning, detect_anomaly, enable_grad, inference_mode,
+                        is_grad_enabled, no_grad, set_grad_enabled)
+from .devices import device
+from .creation import (Generator, arange, as_tensor, default_generator, empty, from_numpy, full,
+                       full_like, linspace, manual_seed, multinomial, ones, ones_like, rand,
+                       randint, randn, randperm, tensor, zeros, zeros_like)
+from .functional import (all, allclose, cat, exp, flatten, gather, histogram, log,
+                         log_softmax, matmul, pow, relu, remainder, roll, sigmoid, softmax,
+                         split, sqrt, stack, tanh, topk, tril, triu, where)
 from .tensor import Tensor
-from . import nn, optim
+from . import cuda, nn, optim
 
 # dtypes, by PyTorch's names (numpy dtypes: `tensor.dtype == tensorgrad.float32`)
 float16 = half = _np.dtype(_np.float16)
@@ -51,6 +56,9 @@ __all__ = [
     "ones_like", "full_like", "arange", "randn", "rand", "randint", "multinomial",
     "Generator", "default_generator", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "detect_anomaly", "AnomalyWarning", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "matmul", "flatten",
-    "cat", "stack", "all", "allclose", "float16", "half", "float32", "float", "float64", "double",
+    "cat", "stack", "all", "allclose",
+    "empty", "linspace", "randperm", "device", "cuda", "inference_mode", "where", "tril",
+    "triu", "roll", "topk", "gather", "split", "remainder", "pow", "histogram", "softmax",
+    "log_softmax", "float16", "half", "float32", "float", "float64", "double",
     "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool", "nn", "optim",
 ]

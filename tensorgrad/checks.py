@@ -53,8 +53,8 @@ def as_dtype(dtype, op):
     """`dtype` (tensorgrad.float32, np.int64, 'float64', float ...) as a numpy dtype of
     numbers. numpy would also make strings, objects and complex numbers; tensors hold none."""
     if isinstance(dtype, str) and dtype.split(":")[0] in DEVICES:
-        raise TypeError(f"{op}: {dtype!r} is a device, not a dtype; tensorgrad computes with "
-                        "numpy on the CPU, so there is no device to move to")
+        raise TypeError(f"{op}: {dtype!r} is a device, not a dtype; give it as device= "
+                        "(tensorgrad runs on the CPU only)")
     try:
         out = np.dtype(dtype) if dtype is not None else None     # np.dtype(None) is float64
     except TypeError:

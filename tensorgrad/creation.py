@@ -1,5 +1,8 @@
 """Making tensors: from data, filled with a constant, or random (with PyTorch's signatures).
 
+Each takes `device=` as PyTorch does: the CPU is accepted in any spelling, any other device
+refused in one line (tensorgrad.devices).
+
 Random numbers come from numpy's PCG64 generator: seeding gives reproducible runs, but not
 the same numbers PyTorch draws for the same seed.
 """
@@ -10,19 +13,22 @@ import numpy as np
 from .arrays import DEFAULT_FLOAT, DEFAULT_INT
 from .versions import note_sharing
 from .checks import NUMBER_KINDS, as_dtype, int_arg, number_arg, shown
+from .devices import device_arg
 from .tensor import Tensor, _shape_arg, as_array
 
 
-def tensor(data, dtype=None, requires_grad=False, name=None):
+def tensor(data, dtype=None, device=None, requires_grad=False, name=None):
     """A new tensor holding a copy of `data` (a list, number, numpy array or Tensor).
 
     `name` is optional, for `repr` and drawings of the graph (`Tensor.name`).
     """
+    device_arg(device, "tensor")
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data, dtype=None, device=None):
     """`data` as a tensor, without copying when it already is one of that dtype."""
+    device_arg(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == as_dtype(dtype, "as_tensor")):
         return data
     return Tensor._wrap(as_array(data, dtype, op="as_tensor"), None)
@@ -38,7 +44,8 @@ def from_numpy(array):
     return Tensor._wrap(array, None)
 
 
-def _filled(fill, size, dtype, requires_grad, name):
+def _filled(fill, size, dtype, requires_grad, name, device=None):
+    device_arg(device, name)
     shape = _shape_arg(name, size)
     fill = fill._data if isinstance(fill, Tensor) else fill
     if np.ndim(fill) != 0 or np.asarray(fill).dtype.kind not in NUMBER_KINDS:
@@ -52,43 +59,50 @@ def _filled(fill, size, dtype, requires_grad, name):
     return Tensor._wrap(np.full(shape, fill, dtype), None).requires_grad_(requires_grad)
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros of the given size."""
-    return _filled(0, size, dtype, requires_grad, "zeros")
+    return _filled(0, size, dtype, requires_grad, "zeros", device)
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of ones of the given size."""
-    return _filled(1, size, dtype, requires_grad, "ones")
+    return _filled(1, size, dtype, requires_grad, "ones", device)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of the given size to be filled in: zeros here (PyTorch leaves whatever the
+    memory held; zeros keep runs repeatable)."""
+    return _filled(0, size, dtype, requires_grad, "empty", device)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     """A tensor of the given size filled with `fill_value`."""
-    return _filled(fill_value, (size,), dtype, requires_grad, "full")
+    return _filled(fill_value, (size,), dtype, requires_grad, "full", device)
 
 
-def zeros_like(input, dtype=None, requires_grad=False):
+def zeros_like(input, dtype=None, device=None, requires_grad=False):
     """Zeros with the shape (and, by default, dtype) of `input`; never in the graph."""
-    return _filled_like(input, 0, dtype, requires_grad, "zeros_like")
+    return _filled_like(input, 0, dtype, requires_grad, "zeros_like", device)
 
 
-def ones_like(input, dtype=None, requires_grad=False):
+def ones_like(input, dtype=None, device=None, requires_grad=False):
     """Ones with the shape (and, by default, dtype) of `input`."""
-    return _filled_like(input, 1, dtype, requires_grad, "ones_like")
+    return _filled_like(input, 1, dtype, requires_grad, "ones_like", device)
 
 
-def full_like(input, fill_value, dtype=None, requires_grad=False):
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
     """`fill_value` everywhere, with the shape (and, by default, dtype) of `input`."""
-    return _filled_like(input, fill_value, dtype, requires_grad, "full_like")
+    return _filled_like(input, fill_value, dtype, requires_grad, "full_like", device)
 
 
-def _filled_like(input, fill, dtype, requires_grad, name):
+def _filled_like(input, fill, dtype, requires_grad, name, device):
     array = input._data if isinstance(input, Tensor) else as_array(input, op=name)
-    return _filled(fill, array.shape, dtype or array.dtype, requires_grad, name)
+    return _filled(fill, array.shape, dtype or array.dtype, requires_grad, name, device)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     """Evenly spaced values in [start, end): int64 for integer arguments, else float32."""
+    device_arg(device, "arange")
     if end is None:
         start, end = 0, start
     for what, value in (("start", start), ("end", end), ("step", step)):
@@ -99,9 +113,36 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = DEFAULT_INT if ints else DEFAULT_FLOAT
-    dtype = as_dtype(dtype, "arange")
+    dtype = _counting_dtype(dtype, "arange")
     return Tensor._wrap(np.arange(start, end, step, dtype=dtype), None).requires_grad_(
         requires_grad)
+
+
+def _counting_dtype(dtype, op):
+    """The dtype of a function that counts or draws integers: any but bool (PyTorch has
+    no bool arange, linspace, randint or randperm)."""
+    dtype = as_dtype(dtype, op)
+    if dtype.kind == "b":
+        raise TypeError(f"{op}: dtype bool is not supported (as in PyTorch); make an "
+                        "integer tensor and compare it")
+    return dtype
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """`steps` evenly spaced values from `start` to `end`, both included (float32 by
+    default). Computed as PyTorch does, from both ends towards the middle, so the last
+    value is `end` exactly."""
+    device_arg(device, "linspace")
+    for what, value in (("start", start), ("end", end)):
+        number_arg(value, "linspace", what)
+    steps = int_arg(steps, "linspace", "steps", low=0)
+    dtype = _counting_dtype(dtype, "linspace") if dtype is not None else DEFAULT_FLOAT
+    i = np.arange(steps, dtype=np.float64)
+    step = (end - start) / (steps - 1) if steps > 1 else 0.0
+    values = np.where(i < steps // 2, start + i * step, end - (steps - 1 - i) * step)
+    if steps == 1:
+        values[0] = start                               # one value: the start, as PyTorch
+    return Tensor._wrap(values.astype(dtype), None).requires_grad_(requires_grad)
 
 
 # ---------------------------------------------------------------- random numbers
@@ -170,26 +211,29 @@ def _float_dtype(dtype, op):
     return dtype
 
 
-def randn(*size, generator=None, dtype=None, requires_grad=False):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Samples from the standard normal distribution, float32 by default."""
+    device_arg(device, "randn")
     dtype = _float_dtype(dtype, "randn")
     data = _rng(generator, "randn").standard_normal(_shape_arg("randn", size), dtype=np.float64)
     return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, requires_grad=False):
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Samples from the uniform distribution on [0, 1), float32 by default."""
+    device_arg(device, "rand")
     dtype = _float_dtype(dtype, "rand")
     data = _rng(generator, "rand").random(_shape_arg("rand", size))
     return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
-def randint(*args, size=None, generator=None, dtype=None):
+def randint(*args, size=None, generator=None, dtype=None, device=None):
     """Random integers in [low, high): `randint(high, size)` or `randint(low, high, size)`.
 
     `size` is a tuple, such as (32,), as in PyTorch: `randint(0, 5)` would otherwise read
     as high=0 and five draws.
     """
+    device_arg(device, "randint")
     if size is not None:
         args = args + (size,)
     if len(args) == 2:
@@ -204,9 +248,18 @@ def randint(*args, size=None, generator=None, dtype=None):
     if high <= low:
         raise ValueError(f"randint: the range [{low}, {high}) is empty")
     size = _shape_arg("randint", (size,))
-    dtype = as_dtype(dtype, "randint") if dtype is not None else DEFAULT_INT
+    dtype = _counting_dtype(dtype, "randint") if dtype is not None else DEFAULT_INT
     data = _rng(generator, "randint").integers(low, high, size=size, dtype=np.int64)
     return Tensor._wrap(data.astype(dtype), None)
+
+
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    """The integers 0 .. n-1 in a random order (int64 by default)."""
+    device_arg(device, "randperm")
+    n = int_arg(n, "randperm", "n", low=0)
+    dtype = _counting_dtype(dtype, "randperm") if dtype is not None else DEFAULT_INT
+    data = _rng(generator, "randperm").permutation(n)
+    return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -236,6 +289,6 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     return Tensor._wrap(out if weights.ndim == 2 else out[0], None)
 
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like",
-           "ones_like", "full_like", "arange", "Generator", "default_generator",
-           "manual_seed", "randn", "rand", "randint", "multinomial", "as_array"]
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
+           "ones_like", "full_like", "arange", "linspace", "Generator", "default_generator",
+           "manual_seed", "randn", "rand", "randint", "randperm", "multinomial", "as_array"]

@@ -9,6 +9,7 @@ mode) run on fused ops whose backward tensorgrad derives with sympy from their f
 first use, so `import tensorgrad` does not load sympy.
 """
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from . import ops
 from .arrays import DEFAULT_INT, count, normalize_dim
 from .autograd import note_derived, note_effect
 from .checks import index_range, int_arg, number_arg
-from .tensor import Tensor, apply, tensors_result_type, values_of
+from .tensor import Tensor, apply, tensors_result_type, values_of, where as select
 
 
 def _symbolic():
@@ -69,6 +70,83 @@ def sigmoid(input):
 def relu(input):
     """max(x, 0) for each element."""
     return _tensor(input, "relu").relu()
+
+
+def pow(input, exponent):
+    """`input` to the power `exponent` (either may be a number)."""
+    return input ** exponent if isinstance(input, Tensor) else _tensor(exponent, "pow").__rpow__(
+        input)
+
+
+def remainder(input, other):
+    """input % other with the sign of `other` (Python's convention, as PyTorch)."""
+    return input % other if isinstance(input, Tensor) else _tensor(other, "remainder").__rmod__(
+        input)
+
+
+def where(condition, input=None, other=None):
+    """`input` where `condition` (a bool tensor) holds, `other` elsewhere; both tensors or
+    numbers, the three shapes broadcast together. `where(condition)` alone gives the indices
+    of the True elements, one int64 tensor per dimension."""
+    if input is None and other is None:
+        array = _tensor(condition, "where")._data
+        return tuple(Tensor._wrap(i, None) for i in np.nonzero(array))
+    return select(condition, input, other)
+
+
+def tril(input, diagonal=0):
+    """The lower triangle of the last two dimensions of `input`, zeros above `diagonal`."""
+    return _tensor(input, "tril").tril(diagonal)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle of the last two dimensions of `input`, zeros below `diagonal`."""
+    return _tensor(input, "triu").triu(diagonal)
+
+
+def roll(input, shifts, dims=None):
+    """`input` shifted by `shifts` along `dims`, the elements wrapping around."""
+    return _tensor(input, "roll").roll(shifts, dims)
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The `k` largest (or smallest) elements along `dim`: a (values, indices) pair."""
+    return _tensor(input, "topk").topk(k, dim, largest, sorted)
+
+
+def gather(input, dim, index):
+    """The elements of `input` that `index` picks along `dim` (see Tensor.gather)."""
+    return _tensor(input, "gather").gather(dim, index)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """`tensor` cut along `dim` into pieces (see Tensor.split)."""
+    return _tensor(tensor, "split").split(split_size_or_sections, dim)
+
+
+HistogramResult = namedtuple("HistogramResult", "hist bin_edges")
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):
+    """Counts of the values of `input` in `bins` equal bins between its smallest and largest
+    value (or `range`), or between the edges in `bins` (a 1-D tensor): a (hist, bin_edges)
+    pair of the input's float dtype, as `torch.histogram`. Outside the graph."""
+    values = _tensor(input, "histogram")._data
+    if values.dtype.kind != "f":
+        raise TypeError(f"histogram: needs a floating-point tensor, got {values.dtype} (as "
+                        "in PyTorch); convert with .float() first")
+    if isinstance(bins, Tensor):
+        bins = bins._data
+    elif not isinstance(bins, np.ndarray):
+        bins = int_arg(bins, "histogram", "bins", low=1)
+    if weight is not None:
+        weight = _tensor(weight, "histogram")._data
+        if weight.shape != values.shape:
+            raise ValueError(f"histogram: weight has shape {weight.shape} but input has "
+                             f"{values.shape}")
+    hist, edges = np.histogram(values, bins, range=range, weights=weight, density=density)
+    return HistogramResult(Tensor._wrap(hist.astype(values.dtype), None),
+                           Tensor._wrap(edges.astype(values.dtype), None))
 
 
 def matmul(input, other):
@@ -159,33 +237,26 @@ def one_hot(tensor, num_classes=-1):
 
 def log_softmax(input, dim=None):
     """log(softmax(input)) along `dim`, computed as x - logsumexp(x) (no overflow)."""
-    input, dim = _along(input, dim, "log_softmax")
-    return input - input.logsumexp(dim, keepdim=True)
+    return _tensor(input, "log_softmax").log_softmax(dim)
 
 
 def softmax(input, dim=None):
-    """exp(x) / sum(exp(x)) along `dim`; each slice along `dim` sums to 1."""
-    input, dim = _along(input, dim, "softmax")
-    counts = (input - input.max(dim, keepdim=True).values.detach()).exp()
-    return counts / counts.sum(dim, keepdim=True)
+    """exp(x) / sum(exp(x)) along `dim`; each slice along `dim` sums to 1 (see
+    Tensor.softmax for rows masked with -inf)."""
+    return _tensor(input, "softmax").softmax(dim)
 
 
-def _along(input, dim, name):
-    """A floating tensor and the dim its probabilities run along, checked."""
-    input = _tensor(input, name)._float_only(name)
-    if dim is None:
-        raise TypeError(f"{name}: say which dim the probabilities run along, e.g. "
-                        f"{name}(x, dim=-1)")
-    return input, normalize_dim(dim, input.ndim, name)
-
-
-def cross_entropy(input, target, reduction="mean"):
+def cross_entropy(input, target, *, ignore_index=-100, reduction="mean"):
     """The negative log-likelihood of the `target` classes under softmax(`input`).
 
     `input` holds logits of shape (N, C); `target` the N class indices. `reduction` is
     'mean' (the default), 'sum' or 'none'. Runs on a fused op whose backward,
     (softmax(input) - one_hot(target)) / N for 'mean', is derived from this forward by
     `tensorgrad.symbolic` (exercise 2 of the lecture, solved by the engine).
+
+    Rows whose target is `ignore_index` (makemore pads words with -1) count for nothing:
+    'mean' averages over the other rows (NaN if there are none, as in PyTorch), 'none'
+    gives them a loss of 0, and none of them gets a gradient.
     """
     input = _tensor(input, "cross_entropy")
     if input.ndim != 2:
@@ -193,18 +264,38 @@ def cross_entropy(input, target, reduction="mean"):
     if 0 in input.shape:
         raise ValueError(f"cross_entropy: logits of shape {input.shape} are empty: a batch "
                          "needs at least one row and one class")
-    target = _class_indices(target, "cross_entropy", "target")
-    if target.shape != input.shape[:1]:
+    index = _class_indices(target, "cross_entropy", "target")
+    if index.shape != input.shape[:1]:
         raise ValueError(f"cross_entropy: {input.shape[0]} rows of logits but target has "
-                         f"shape {target.shape}")
-    index_range(target, input.shape[1], "cross_entropy", "target classes")
+                         f"shape {index.shape}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
+    ignore_index = int_arg(ignore_index, "cross_entropy", "ignore_index")
     logits = input._floating()
+    if not (index == ignore_index).any():          # the common case: the fused op alone
+        return _fused_cross_entropy(logits, index, reduction)
+    # Some rows are ignored: each row's loss from the fused op (an ignored target read as
+    # class 0), weighted by whether it counts. Written with tensor ops, not numpy, so that
+    # generated code computes the weights again from each batch's targets.
+    target = Tensor._wrap(index, None) if not isinstance(target, Tensor) else target
+    kept = target != ignore_index                                     # (N,) bools
+    losses = _fused_cross_entropy(logits, select(kept, target, 0)._data, "none") * kept
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    if reduction == "sum":
+        return total
+    n = kept.sum()
+    return select(n == 0, math.nan, total / (n + (n == 0)))  # no row kept: NaN, gradient 0
+
+
+def _fused_cross_entropy(logits, index, reduction):
+    """The fused op on logits (N, C) and class indices `index`, all in [0, C)."""
+    index_range(index, logits.shape[1], "cross_entropy", "target classes")
     one_hot = np.zeros(logits.shape, logits.dtype)             # (N, C), in the logits' dtype
-    one_hot[np.arange(len(target)), target] = 1
-    note_derived(one_hot, "one_hot", target)       # so generated code can build it again
+    one_hot[np.arange(len(index)), index] = 1
+    note_derived(one_hot, "one_hot", index)        # so generated code can build it again
     op = _symbolic().builtin_op("cross_entropy_" + reduction)
     return op(logits, Tensor._wrap(one_hot, None))
 

@@ -96,6 +96,23 @@ class no_grad(_GradMode):
         return cls()(func)                       # bare @no_grad: decorate at once
 
 
+class inference_mode(_GradMode):
+    """PyTorch's faster `no_grad` for evaluation, here the same as `no_grad`, as a context
+    manager or decorator (`@torch.inference_mode()`); `inference_mode(False)` records.
+    Unlike PyTorch, tensors made inside may later be used in recorded ops."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):
+            return cls()(mode)                   # bare @inference_mode: decorate at once
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"inference_mode: mode must be a bool, got {type(mode).__name__}")
+        super().__init__()
+        self.mode = not mode
+
+
 class enable_grad(no_grad):
     """Record ops again (inside a `no_grad()` block), as a context manager or decorator."""
 

@@ -254,6 +254,38 @@ class Pow(Op):
         return np.where((a == 0) & (b >= 0), 0, g * out * np.log(a))
 
 
+
+class Remainder(Op):
+    """a % b with the sign of b (Python's convention, and PyTorch's `remainder`):
+    a - b * floor(a / b)."""
+    name, ufunc = "remainder", np.remainder
+
+    def forward(a, b):
+        return np.remainder(a, b)
+
+    def grad_a(g):
+        return g                            # a step of a moves the remainder as much
+
+    def grad_b(g, a, b):
+        return -g * np.floor(a / b)         # the remainder holds floor(a / b) copies of -b
+
+
+class Where(Op):
+    """`a` where `condition` holds, `b` elsewhere (torch.where, masked_fill, and tril's
+    kin); each gradient goes to the input that was chosen. `condition` is a bool array, an
+    attribute: it gets no gradient."""
+    name = "where"
+
+    def forward(a, b, condition):
+        return np.where(condition, a, b)
+
+    def grad_a(g, condition):
+        return np.where(condition, g, 0)
+
+    def grad_b(g, condition):
+        return np.where(condition, 0, g)
+
+
 # ---------------------------------------------------------------- reductions
 # `dims` is a sorted tuple of axes (arrays.normalize_dims); keepdim keeps them as size 1.
 
@@ -424,6 +456,41 @@ class Cat(Op):
         return g[tuple(where)]              # the part of the output input i made
 
 
+
+class Roll(Op):
+    """Elements shifted by `shifts` along `dims`, those pushed off one end coming back at
+    the other (`dims` None: over the flattened array)."""
+    name = "roll"
+
+    def forward(x, shifts, dims):
+        return np.roll(x, shifts, dims)
+
+    def grad_x(g, shifts, dims):
+        back = -shifts if dims is None else tuple(-s for s in shifts)
+        return np.roll(g, back, dims)       # each element's gradient rolled back to its place
+
+
+class Tril(Op):
+    """The lower triangle of the last two axes (on and below `diagonal`), zeros above."""
+    name = "tril"
+
+    def forward(x, diagonal):
+        return np.tril(x, diagonal)
+
+    def grad_x(g, diagonal):
+        return np.tril(g, diagonal)         # the zeroed elements did not reach the output
+
+
+class Triu(Op):
+    """The upper triangle of the last two axes (on and above `diagonal`), zeros below."""
+    name = "triu"
+
+    def forward(x, diagonal):
+        return np.triu(x, diagonal)
+
+    def grad_x(g, diagonal):
+        return np.triu(g, diagonal)
+
 # ---------------------------------------------------------------- indexing
 
 class GetItem(Op):
@@ -470,22 +537,6 @@ class IndexAdd(Op):
 
     def grad_values(g, index):
         return g[index]                     # unbroadcast sums it to values' shape
-
-
-class Where(Op):
-    """`a` where `condition` holds, else `b` (numpy's `where`; the condition, a boolean
-    array, is an attribute: it has no gradient). Each side's gradient is chosen, not
-    multiplied: 0 elsewhere even where g is inf."""
-    name = "where"
-
-    def forward(a, b, condition):
-        return np.where(condition, a, b)
-
-    def grad_a(g, condition):
-        return np.where(condition, g, 0)
-
-    def grad_b(g, condition):
-        return np.where(condition, 0, g)
 
 
 # ---------------------------------------------------------------- matmul

@@ -17,10 +17,12 @@ from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normaliz
 from .grad_mode import _anomaly, _grad_enabled, check_finite, creation_site
 from .graph import Node, backpropagate, leaf_node
 from .versions import check_unshared, memory_owner, note_inplace_change, note_sharing
-from .checks import NUMBER_KINDS, as_dtype, int_arg, is_int, shown
+from .checks import NUMBER_KINDS, as_dtype, index_range, int_arg, is_int, shown
+from .devices import CPU, device_arg, is_device
 
 MaxResult = namedtuple("MaxResult", "values indices")
 MinResult = namedtuple("MinResult", "values indices")
+TopkResult = namedtuple("TopkResult", "values indices")
 
 
 def as_array(data, dtype=None, op="tensor"):
@@ -133,9 +135,9 @@ def _operands(op, a, b):
     da, db = a._data.dtype, b._data.dtype
     if da is not db and da != db:
         dtype = tensors_result_type((a, b))
-        a, b = a.to(dtype), b.to(dtype)
+        a, b = a._cast(dtype), b._cast(dtype)
     if op is ops.Div and a._data.dtype.kind != "f":
-        a, b = a.to(DEFAULT_FLOAT), b.to(DEFAULT_FLOAT)
+        a, b = a._cast(DEFAULT_FLOAT), b._cast(DEFAULT_FLOAT)
     return a, b
 
 
@@ -171,9 +173,15 @@ def _same_dtype_matmul(a, b):
                         "with .float()")
 
 
+def _no_bool_remainder(a, b):
+    if _dtype_of(a).kind == "b" and _dtype_of(b).kind == "b":
+        raise TypeError("remainder: not defined for two bool operands (as in PyTorch); "
+                        "convert one of them with .long()")
+
+
 # Binary ops PyTorch refuses for some dtypes, where numpy would answer: refused here too.
 _REFUSED = {ops.Sub: _no_bool_subtraction, ops.Pow: _no_bool_power,
-            ops.MatMul: _same_dtype_matmul}
+            ops.MatMul: _same_dtype_matmul, ops.Remainder: _no_bool_remainder}
 
 
 def tensors_result_type(tensors):
@@ -208,7 +216,7 @@ def unary(op, t):
     if kind not in op.kinds:
         raise TypeError(f"{op.name}: not defined for {t._data.dtype} tensors (as in PyTorch); "
                         "convert with .long() or .float() first")
-    return apply(op, t.to(DEFAULT_FLOAT) if op.floats and kind != "f" else t)
+    return apply(op, t._cast(DEFAULT_FLOAT) if op.floats and kind != "f" else t)
 
 
 def _binary(op, a, b):
@@ -278,6 +286,44 @@ def _shape_arg(name, shape, inferred=0):
         raise ValueError(f"{name}: only one size can be -1 (inferred from the others), "
                          f"got {shape}")
     return shape
+
+
+def where(condition, a, b):
+    """`a` where `condition` is True, `b` elsewhere (torch.where): `a` and `b` tensors or
+    numbers, promoted to one dtype as for `a + b`; the three shapes broadcast together."""
+    condition = _bool_mask(condition, "where", "condition")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor(a)                               # two numbers: the first sets the dtype
+    a, b = _operands(ops.Where, a, b)
+    try:
+        np.broadcast_shapes(condition.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: the shapes of condition {condition.shape}, input {a.shape} "
+                         f"and other {b.shape} cannot be broadcast together") from None
+    return apply(ops.Where, a, b, condition=condition)
+
+
+def _bool_mask(mask, op, what="mask"):
+    """The bool array of a mask (a Tensor or numpy array of bools): PyTorch refuses masks
+    of other dtypes rather than read them as truth values, and so does tensorgrad."""
+    array = mask._data if isinstance(mask, Tensor) else mask
+    if not isinstance(array, np.ndarray) or array.dtype != np.bool_:
+        got = f"dtype {array.dtype}" if isinstance(array, np.ndarray) else shown(mask)
+        raise TypeError(f"{op}: {what} must be a bool tensor (such as x > 0), got {got}")
+    return array
+
+
+def _split_sizes(sizes, n, op):
+    """The sizes of the pieces `split` cuts a dimension of size `n` into: pieces of `sizes`
+    (an int) and a shorter last one, or the list `sizes` itself, which must add up to n."""
+    if is_int(sizes):
+        size = int_arg(sizes, op, "split_size", low=1)
+        return [size] * (n // size) + ([n % size] if n % size or not n else [])
+    sizes = _int_args(op, "split sizes", (sizes,))
+    if sum(sizes) != n or min(sizes, default=0) < 0:
+        raise ValueError(f"{op}: split sizes {list(sizes)} must be at least 0 and add up to "
+                         f"the size of the dimension, {n}")
+    return sizes
 
 
 class Tensor:
@@ -454,7 +500,26 @@ class Tensor:
         """A copy of the values that stays in the graph."""
         return apply(ops.Copy, self)
 
-    def to(self, dtype):
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+        """The tensor in another dtype: `to(dtype)`, `to(device)`, `to(device, dtype)`,
+        `to(other)` (other's dtype), or by keyword. The device must be the CPU ("cpu",
+        `tensorgrad.device("cpu")`): tensorgrad has no other. Itself if nothing changes
+        (unless `copy`); float casts stay in the graph."""
+        if len(args) > 2:
+            raise TypeError(f"to: expected to(dtype), to(device) or to(device, dtype), got "
+                            f"{len(args)} arguments")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg._data.dtype
+            elif is_device(arg):
+                device = arg
+            else:
+                dtype = arg
+        device_arg(device, "to")
+        out = self._cast(dtype)
+        return out.clone() if copy and out is self else out
+
+    def _cast(self, dtype):
         """The tensor in `dtype` (itself if already so, or if None); float casts stay in
         the graph."""
         if dtype is None or dtype is self._data.dtype:
@@ -466,17 +531,36 @@ class Tensor:
             return apply(ops.Cast, self, dtype=dtype)
         return Tensor._wrap(self._data.astype(dtype), None)
 
+    def cpu(self):
+        """The tensor itself: it is on the CPU, where tensorgrad computes."""
+        return self
+
+    def cuda(self, device=None):
+        """Refused: tensorgrad runs on the CPU only."""
+        device_arg("cuda", "cuda")
+
+    device = property(lambda self: CPU, doc="Where the values live: always the CPU.")
+    is_cuda = property(lambda self: False, doc="False: tensorgrad runs on the CPU only.")
+
     def float(self):
         """The tensor as float32."""
-        return self.to(np.float32)
+        return self._cast(np.float32)
 
     def double(self):
         """The tensor as float64."""
-        return self.to(np.float64)
+        return self._cast(np.float64)
 
     def long(self):
         """The tensor as int64 (outside the graph)."""
-        return self.to(np.int64)
+        return self._cast(np.int64)
+
+    def int(self):
+        """The tensor as int32 (outside the graph)."""
+        return self._cast(np.int32)
+
+    def bool(self):
+        """The tensor as bools: True where an element is not zero."""
+        return self._cast(np.bool_)
 
     def contiguous(self):
         """The tensor itself: numpy handles memory layout."""
@@ -609,7 +693,7 @@ class Tensor:
     def __pow__(self, other):
         out = _binary(ops.Pow, self, other)
         if self._data.dtype.kind == _dtype_of(other).kind == "b" != out._data.dtype.kind:
-            return out.to(self._data.dtype)      # bool ** True: numpy says int8, PyTorch bool
+            return out._cast(self._data.dtype)      # bool ** True: numpy says int8, PyTorch bool
         return out
 
     def __rpow__(self, other):
@@ -620,6 +704,16 @@ class Tensor:
 
     def __rmatmul__(self, other):
         return _binary(ops.MatMul, other, self)
+
+    def __mod__(self, other):
+        return _binary(ops.Remainder, self, other)
+
+    def __rmod__(self, other):
+        return _binary(ops.Remainder, other, self)
+
+    def remainder(self, other):
+        """self % other, with the sign of `other` (Python's convention, as PyTorch)."""
+        return _binary(ops.Remainder, self, other)
 
     def __neg__(self):
         return unary(ops.Neg, self)
@@ -637,7 +731,7 @@ class Tensor:
 
     def _floating(self):
         """Integer tensors as the default float dtype (for exp, log, /, ...)."""
-        return self if self._data.dtype.kind == "f" else self.to(DEFAULT_FLOAT)
+        return self if self._data.dtype.kind == "f" else self._cast(DEFAULT_FLOAT)
 
     def _float_only(self, name):
         """The tensor itself if floating point; PyTorch refuses integer and bool tensors for
@@ -692,6 +786,58 @@ class Tensor:
     def square(self):
         """Each element squared (bools become int64, as in PyTorch)."""
         return self * self if self._data.dtype.kind != "b" else self ** 2
+
+    # ------------------------------------------------------------ selection
+
+    def where(self, condition, other):
+        """This tensor where `condition` holds, `other` elsewhere (`torch.where(condition,
+        self, other)`)."""
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        """A copy with `value` (a number or a 0-d tensor) wherever the bool `mask`, which
+        broadcasts with the tensor, is True: attention's `wei.masked_fill(tril == 0,
+        float('-inf'))`. The gradient does not reach the filled elements."""
+        mask = _bool_mask(mask, "masked_fill")
+        try:
+            np.broadcast_shapes(mask.shape, self.shape)
+        except ValueError:
+            raise ValueError(f"masked_fill: the mask of shape {mask.shape} does not "
+                             f"broadcast with the tensor's shape {self.shape}") from None
+        return apply(ops.Where, self._fill_value(value, "masked_fill"), self, condition=mask)
+
+    def _fill_value(self, value, op):
+        """`value` as a 0-d tensor of this tensor's dtype (one that requires grad keeps its
+        gradient path); refused if it is not one number or the dtype cannot hold it."""
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise ValueError(f"{op}: value must be a number or a 0-d tensor, got a "
+                                 f"tensor of shape {value.shape}")
+            return value._cast(self._data.dtype)
+        if not isinstance(value, (bool, int, float, np.generic)):
+            raise TypeError(f"{op}: value must be a number or a 0-d tensor, got "
+                            f"{shown(value)}")
+        if self._data.dtype.kind != "f" and not math.isfinite(value):
+            raise ValueError(f"{op}: value {value} cannot be held by a tensor of dtype "
+                             f"{self.dtype}")
+        return Tensor(value, dtype=self._data.dtype)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dimensions: the elements on and below
+        `diagonal` (0 the main one, 1 the one above), zeros above (a causal mask)."""
+        return apply(ops.Tril, self._matrices("tril"), diagonal=int_arg(diagonal, "tril",
+                                                                         "diagonal"))
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dimensions: on and above `diagonal`."""
+        return apply(ops.Triu, self._matrices("triu"), diagonal=int_arg(diagonal, "triu",
+                                                                         "diagonal"))
+
+    def _matrices(self, op):
+        if self.ndim < 2:
+            raise ValueError(f"{op}: needs a tensor of at least 2 dimensions (a matrix, or a "
+                             f"batch of them), got shape {self.shape}")
+        return self
 
     # ------------------------------------------------------------ comparisons (no gradient)
 
@@ -814,6 +960,49 @@ class Tensor:
         return apply(ops.LogSumExp, self._floating(),
                      dims=self._reduction_dims(dim, "logsumexp"), keepdim=keepdim)
 
+    def softmax(self, dim):
+        """exp(x) / sum(exp(x)) along `dim`; each slice along `dim` sums to 1. The max is
+        subtracted first (no overflow); a slice that is -inf but for one element gives 1
+        there (a causal mask's first row), one that is all -inf gives NaN, as in PyTorch."""
+        x, dim = self._along(dim, "softmax")
+        # the max only shifts the exponents (softmax does not change), so it is taken
+        # outside the graph: no max node that backward would skip and codegen could not
+        # trace back to, just an op on values that generated code computes again
+        shift = Tensor._wrap(x._data, None).max(dim, keepdim=True).values
+        counts = (x - shift).exp()
+        return counts / counts.sum(dim, keepdim=True)
+
+    def log_softmax(self, dim):
+        """log(softmax(x)) along `dim`, computed as x - logsumexp(x) (no overflow)."""
+        x, dim = self._along(dim, "log_softmax")
+        return x - x.logsumexp(dim, keepdim=True)
+
+    def _along(self, dim, name):
+        """The tensor (floating point) and the dim its probabilities run along, checked."""
+        self._float_only(name)
+        if dim is None:
+            raise TypeError(f"{name}: say which dim the probabilities run along, e.g. "
+                            f"{name}(x, dim=-1)")
+        return self, normalize_dim(dim, self.ndim, name)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The `k` largest elements along `dim` (smallest with largest=False), largest
+        first: a (values, indices) pair. The gradient flows through the values to the
+        elements they came from."""
+        self._not_bool("topk")
+        if self.ndim == 0:
+            values, indices = self.reshape(1).topk(k, 0, largest, sorted)
+            return TopkResult(values.reshape(()), indices.reshape(()))
+        axis = normalize_dim(dim, self.ndim, "topk")
+        k = int_arg(k, "topk", "k", low=0)
+        if k > self.shape[axis]:
+            raise ValueError(f"topk: k={k} is more than the {self.shape[axis]} elements "
+                             f"along dim {dim} of a tensor of shape {self.shape}")
+        keys = self._data.astype(np.float64) if self._data.dtype.kind == "u" else self._data
+        order = np.argsort(-keys if largest else keys, axis=axis, kind="stable")
+        indices = np.take(order, np.arange(k), axis=axis)
+        return TopkResult(self.gather(axis, indices), Tensor._wrap(indices, None))
+
     # ------------------------------------------------------------ movement
 
     def reshape(self, *shape):
@@ -902,6 +1091,40 @@ class Tensor:
         """Matrix product, as `self @ other`."""
         return self @ other
 
+    def roll(self, shifts, dims=None):
+        """The elements shifted by `shifts` along `dims` (ints or tuples of ints, as many of
+        one as of the other); those pushed off the end come back at the start. Without
+        `dims`, over the flattened tensor, keeping its shape."""
+        if dims is None:
+            shifts = _int_args("roll", "shifts", (shifts,))
+            if len(shifts) != 1:
+                raise ValueError(f"roll: without dims, shifts must be one int, got {shifts}")
+            return apply(ops.Roll, self, shifts=shifts[0], dims=None)
+        shifts, dims = _int_args("roll", "shifts", (shifts,)), _int_args("roll", "dims", (dims,))
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts {shifts} for {len(dims)} dims "
+                             f"{dims}; give one shift per dim")
+        dims = tuple(normalize_dim(d, self.ndim, "roll") for d in dims)
+        return apply(ops.Roll, self, shifts=shifts, dims=dims)
+
+    def split(self, split_size_or_sections, dim=0):
+        """The tensor cut along `dim` into pieces of `split_size_or_sections` (an int; the
+        last piece may be shorter) or of the sizes in a list: a tuple of views."""
+        axis = normalize_dim(dim, self.ndim, "split")
+        start, pieces = 0, []
+        for size in _split_sizes(split_size_or_sections, self.shape[axis], "split"):
+            pieces.append(apply(ops.GetItem, self, index=(slice(None),) * axis
+                                + (slice(start, start + size),)))
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks, dim=0):
+        """The tensor cut along `dim` into `chunks` pieces of equal size (the last may be
+        smaller, and there may be fewer), as `torch.chunk`."""
+        chunks = int_arg(chunks, "chunk", "chunks", low=1)
+        n = self.shape[normalize_dim(dim, self.ndim, "chunk")]
+        return self.split(max(-(-n // chunks), 1), dim)
+
     # ------------------------------------------------------------ indexing
 
     def __getitem__(self, index):
@@ -916,7 +1139,7 @@ class Tensor:
             return
         if self._records_inplace(value, "setitem"):
             value = value if isinstance(value, Tensor) else _constant(ops.SetItem, value, self)
-            self._rebase(_set_steps(self, steps, value.to(self.dtype)))
+            self._rebase(_set_steps(self, steps, value._cast(self.dtype)))
             return
         self._note_change()
         target = self._data
@@ -926,6 +1149,23 @@ class Tensor:
             target[steps[-1]] = value._data if isinstance(value, Tensor) else value
         except (IndexError, ValueError, TypeError) as e:
             raise _like(e, f"setitem: on a tensor of shape {self.shape}: {e}") from None
+
+    def gather(self, dim, index):
+        """out[i][j] = self[i][index[i][j]] for dim=1 (and so on): the elements `index` (an
+        int64 tensor with as many dimensions) picks along `dim`. Differentiable: repeated
+        picks add up their gradients."""
+        axis = normalize_dim(dim, self.ndim, "gather")
+        index = index._data if isinstance(index, Tensor) else np.asarray(index)
+        if index.dtype != np.int64 or index.ndim != self.ndim:
+            raise TypeError(f"gather: index must be an int64 tensor with {self.ndim} "
+                            f"dimensions, got {index.dtype} of shape {index.shape}")
+        if any(n > m for d, (n, m) in enumerate(zip(index.shape, self.shape)) if d != axis):
+            raise ValueError(f"gather: index of shape {index.shape} is larger than the "
+                             f"tensor's {self.shape} outside dim {dim}")
+        index_range(index, self.shape[axis], "gather", "index")
+        grids = list(np.indices(index.shape, sparse=True))
+        grids[axis] = index
+        return apply(ops.GetItem, self, index=tuple(grids))
 
     # ------------------------------------------------------------ in place
 
@@ -979,7 +1219,7 @@ class Tensor:
                             f"{self.dtype} cannot hold in place; write it out of place "
                             f"(x = x {_SYMBOLS[op]} y)")
         if self._records_inplace(other, name):
-            self._rebase(apply(op, a, b).to(self.dtype))     # in place keeps the dtype
+            self._rebase(apply(op, a, b)._cast(self.dtype))     # in place keeps the dtype
             return self
         b = other._data if isinstance(other, Tensor) else other
         self._note_change()
@@ -1010,6 +1250,21 @@ class Tensor:
     def zero_(self):
         """Set every element to zero, in place."""
         return self.fill_(0)
+
+    def masked_fill_(self, mask, value):
+        """`masked_fill` in place: the mask must broadcast to the tensor's own shape."""
+        mask = _bool_mask(mask, "masked_fill_")
+        if np.broadcast_shapes(mask.shape, self.shape) != self.shape:
+            raise ValueError(f"masked_fill_: the mask of shape {mask.shape} does not "
+                             f"broadcast to the tensor's shape {self.shape} (in place, the "
+                             "tensor cannot grow)")
+        value = self._fill_value(value, "masked_fill_")
+        if self._records_inplace(value, "masked_fill_"):
+            self._rebase(apply(ops.Where, value, self, condition=mask))
+            return self
+        note_inplace_change(self._data)
+        np.copyto(self._data, value._data, where=mask)
+        return self
 
     # ------------------------------------------------------------ numpy interoperation
 

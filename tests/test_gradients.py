@@ -63,6 +63,7 @@ BINARY = {
     "mul": (lambda lib, a, b: a * b, ("any", "any")),
     "div": (lambda lib, a, b: a / b, ("any", "nonzero")),
     "pow": (lambda lib, a, b: a ** b, ("positive", "any")),   # d/db a**b = a**b log(a)
+    "remainder": (lambda lib, a, b: a % b, ("any", "nonzero")),  # d/db = -floor(a / b)
 }
 BINARY_CASES = [case(f"{op}[{name(a)},{name(b)}]", fn, a, b, kinds=kinds)
                 for op, (fn, kinds) in BINARY.items() for a, b in SHAPE_PAIRS]
@@ -91,6 +92,8 @@ NUMBER_OPERAND = {                    # a Python number on one side; pow by a fi
     "rmul": (lambda lib, x: 0.5 * x, "any"),
     "rdiv": (lambda lib, x: 3.0 / x, "nonzero"),
     "square": (lambda lib, x: x.square(), "any"),
+    "mod": (lambda lib, x: x % 0.7, "any"),
+    "lib.remainder": (lambda lib, x: lib.remainder(x, -1.3), "any"),
 }
 NUMBER_CASES = [case(f"{op}[{name(s)}]", fn, s, kinds=kind)
                 for op, (fn, kind) in NUMBER_OPERAND.items() for s in [(), (3, 4)]]
@@ -311,9 +314,67 @@ SOFTMAX_CASES = [
          lambda lib, x: F(lib).cross_entropy(x * 3, lib.tensor(TARGET)), (5, 4)),
 ]
 
+# PyTorch has no gradient for a number % tensor; tensorgrad's is -floor(a / b), as for two
+# tensors, checked against finite differences
+RMOD_CASES = [case("rmod[3x4]", lambda lib, x: 2.5 % x, (3, 4), kinds="nonzero",
+                   in_torch=False)]
+
+
+def causal(x, lib):
+    """A (.., T, T) tensor with -inf above the diagonal: attention's causal mask."""
+    T = x.shape[-1]
+    return x.masked_fill(lib.tril(lib.ones(T, T)) == 0, float("-inf"))
+
+
+GATHER = np.array([[0, 0, 3], [1, 2, 1], [3, 3, 3]])
+TARGET_IGNORED = np.array([0, -1, 3, -1, 1])
+
+SELECTION_CASES = [
+    case("tril", lambda lib, x: lib.tril(x), (3, 4)),
+    case("tril[diagonal=1,batch]", lambda lib, x: x.tril(diagonal=1), (2, 3, 4)),
+    case("triu[diagonal=-1]", lambda lib, x: lib.triu(x, diagonal=-1), (2, 4, 4)),
+    case("triu[method]", lambda lib, x: x.triu(), (4, 3)),
+    case("masked_fill[number]", lambda lib, x: x.masked_fill(lib.tensor(MASK), 2.5), (3, 4)),
+    case("masked_fill[broadcast-mask]",
+         lambda lib, x: x.masked_fill(lib.tensor(ROWS)[:, None], 0.0), (2, 3, 4)),
+    case("masked_fill[mask-grows-the-tensor]",
+         lambda lib, x: x.masked_fill(lib.tensor(MASK), -1.0), (4,)),
+    case("masked_fill[0-d-value]", lambda lib, x, v: x.masked_fill(lib.tensor(MASK), v),
+         (3, 4), ()),
+    case("masked_fill_[in-graph]",
+         lambda lib, x: (x * 1).masked_fill_(lib.tensor(MASK), 0.5) * x, (3, 4)),
+    case("causal-softmax", lambda lib, x: causal(x, lib).softmax(dim=-1), (2, 4, 4)),
+    case("causal-F.softmax", lambda lib, x: F(lib).softmax(causal(x, lib), dim=-1), (4, 4)),
+    case("causal-log_softmax",        # the -inf entries zeroed again, as a loss would skip them
+         lambda lib, x: causal(x, lib).log_softmax(-1).masked_fill(
+             lib.tril(lib.ones(4, 4)) == 0, 0.0), (2, 4, 4)),
+    case("softmax[method]", lambda lib, x: x.softmax(dim=1), (2, 3, 4)),
+    case("log_softmax[method]", lambda lib, x: x.log_softmax(-1), (3, 4)),
+    case("where", lambda lib, a, b: lib.where(lib.tensor(MASK), a, b), (3, 4), (3, 4)),
+    case("where[broadcast]", lambda lib, a, b: lib.where(lib.tensor(MASK), a, b), (3, 1), (4,)),
+    case("where[number]", lambda lib, a: lib.where(lib.tensor(MASK), a, 0.0), (3, 4)),
+    case("where[method]", lambda lib, a, b: a.where(lib.tensor(ROWS)[:, None], b), (3, 4), ()),
+    case("roll[1,dim=1]", lambda lib, x: lib.roll(x, 1, 1), (3, 4)),
+    case("roll[tuple]", lambda lib, x: x.roll((1, -2), (0, 2)), (2, 3, 4)),
+    case("roll[flattened]", lambda lib, x: lib.roll(x, 5), (3, 4)),
+    case("split[int]", lambda lib, x: x.split(3, dim=1)[1] * x.split(3, dim=1)[0][:, :1],
+         (2, 5)),
+    case("split[sizes]", lambda lib, x: lib.cat(x.split([1, 3], -1)[::-1], -1), (2, 3, 4)),
+    case("lib.split", lambda lib, x: lib.split(x, 2)[1], (5, 2)),
+    case("chunk", lambda lib, x: x.chunk(3, dim=0)[2] * x.chunk(3)[0][:1], (7, 2)),
+    case("gather", lambda lib, x: x.gather(1, lib.tensor(GATHER)), (3, 4)),
+    case("lib.gather[dim=0]", lambda lib, x: lib.gather(x, 0, lib.tensor(GATHER[:2] % 3)), (3, 4)),
+    case("topk", lambda lib, x: lib.topk(x, 2).values, (3, 4), kinds="distinct"),
+    case("topk[dim=0,smallest]", lambda lib, x: x.topk(2, dim=0, largest=False)[0], (3, 4),
+         kinds="distinct"),
+] + [case(f"cross_entropy[ignore_index,{r}]",
+          lambda lib, x, r=r: F(lib).cross_entropy(x, lib.tensor(TARGET_IGNORED),
+                                                   ignore_index=-1, reduction=r), (5, 4))
+     for r in ["mean", "sum", "none"]]
+
 ALL_CASES = (BINARY_CASES + UNARY_CASES + NUMBER_CASES + FUNCTIONS + reduction_cases()
              + MOVEMENT_CASES + CAT_CASES + GETITEM_CASES + SETITEM_CASES + MATMUL_CASES
-             + SOFTMAX_CASES)
+             + SOFTMAX_CASES + RMOD_CASES + SELECTION_CASES)
 TORCH_CASES = [c for c in ALL_CASES if c.in_torch]   # torch has no negative-step slices
 
 

@@ -51,7 +51,8 @@ _METADATA = {f.__code__ for f in (                 # they return shapes and flag
     Tensor.retains_grad.fget, is_grad_enabled)}
 _MADE = {_constant.__code__: "value", Tensor.__init__.__code__: "data",
          _as_index.__code__: "index"}
-_COMPUTED = {apply.__code__: "op", Tensor.to.__code__: "cast", Tensor._compare.__code__: "compare"}
+_COMPUTED = {apply.__code__: "op", Tensor._cast.__code__: "cast",
+             Tensor._compare.__code__: "compare"}
 _VALUE_CHECKS = {f.__code__: f for f in checks.VALUE_CHECKS}
 _UNKNOWN = object()          # an argument this module expected and did not find: not Python data
 _in_package = {}
