@@ -448,3 +448,15 @@ def test_adamw_state_round_trip_continues_identically():
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match=r"AdamW: betas\[0\] must be in \[0, 1\), got 1.0"):
         optim.AdamW([a], betas=(1.0, 0.9))
+
+
+def test_a_compiled_step_with_dropout_runs_eagerly_in_training_and_compiles_in_eval():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    step = codegen.compile(lambda x: model(x).sum())
+    step(tg.randn(2, 4))
+    assert step.last == "eager" and "draws random numbers" in step.explain()
+    model.eval()
+    for _ in range(2):
+        x = tg.randn(2, 4)
+        assert step(x).item() == model(x).sum().item()
+    assert step.last == "compiled"
