@@ -2,17 +2,18 @@
 
     python examples/derivations.py [--latex]
 
-For softmax cross-entropy and for training-mode batchnorm it prints the forward as
-tensorgrad reads it, the gradient as the chain rule gives it, the simplified gradient, the
-proof that it equals the lecture's hand-derived formula (the difference, written with the
-inputs only, is 0), and the numpy kernel it runs on. Then the local derivatives of the
+For softmax cross-entropy, training-mode batchnorm and layer norm (the GPT's) it prints the
+forward as tensorgrad reads it, the gradient as the chain rule gives it, the simplified
+gradient, the proof that it equals the hand-derived formula, the lecture's (the textbook's
+for layer norm; the difference, written with the inputs only, is 0), and the numpy kernel
+it runs on. Then the local derivatives of the
 elementwise ops, derived from their formulas.
 """
 import argparse
 import time
 
 from tensorgrad import symbolic
-from tensorgrad.symbolic import builtin_op, lecture_dhprebn, lecture_dlogits
+from tensorgrad.symbolic import builtin_op, lecture_dhprebn, lecture_dlogits, textbook_dx
 
 
 def show(name, input, lecture, latex):
@@ -24,7 +25,7 @@ def show(name, input, lecture, latex):
     print(work.latex() if latex else text)
     d = op.definition
     difference = d.difference(d.gradient(input), lecture(d))
-    print(f"\nderived - lecture, with the inputs only: {difference}")
+    print(f"\nderived - hand-derived, with the inputs only: {difference}")
     print(f"(derived and simplified in {elapsed * 1e3:.0f} ms)\n")
     print(op.writer.gradient_source(input))
 
@@ -37,6 +38,8 @@ def main():
     show("cross_entropy_mean", "logits", lecture_dlogits, args.latex)
     print("=== exercise 3: batchnorm ===")
     show("batch_norm", "hprebn", lecture_dhprebn, args.latex)
+    print("=== layer norm (nn.LayerNorm) ===")
+    show("layer_norm", "x", textbook_dx, args.latex)
     print("=== elementwise ops: local derivatives from their formulas ===")
     for name in ("exp", "log", "tanh", "sqrt", "sigmoid", "relu", "pow", "softplus", "gelu"):
         d = symbolic.derivative(name)

@@ -2,9 +2,9 @@
 `tensorgrad.nn.functional`.
 
 Most are composites of Tensor methods: none of those has a backward of its own, so each is
-differentiable by construction. Three are not: `cross_entropy` and `batch_norm` (training
-mode) run on fused ops whose backward tensorgrad derives with sympy from their forward, and
-`gelu` and `softplus` are defined by their formulas alone. Those ops live in
+differentiable by construction. The others are not: `cross_entropy`, `batch_norm` (training
+mode) and `layer_norm` run on fused ops whose backward tensorgrad derives with sympy from
+their forward, and `gelu` and `softplus` are defined by their formulas alone. Those ops live in
 `tensorgrad.symbolic`, above this module in the import graph; `_symbolic()` fetches it on
 first use, so `import tensorgrad` does not load sympy.
 """
@@ -16,7 +16,8 @@ import numpy as np
 from . import ops
 from .arrays import DEFAULT_INT, count, normalize_dim
 from .autograd import note_derived, note_effect
-from .checks import index_range, int_arg, number_arg
+from .checks import index_range, int_arg, number_arg, shown
+from .creation import rand
 from .tensor import Tensor, apply, tensors_result_type, values_of, where as select
 
 
@@ -363,6 +364,57 @@ def _update_running_stats(steps, running_mean, running_var, momentum):
     m = momentum
     running_mean._data[...] = (1 - m) * running_mean._data + m * steps["bnmeani"].reshape(-1)
     running_var._data[...] = (1 - m) * running_var._data + m * steps["bnvar"].reshape(-1)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the last dimensions of `input` (those of `normalized_shape`):
+    each row minus its mean, over the square root of its biased variance (divided by n, as
+    PyTorch does) plus `eps`, then times `weight` and plus `bias` (both of
+    `normalized_shape`, or None). Runs on a fused op whose backward is derived from this
+    forward (`tensorgrad.symbolic.derivation("layer_norm")`).
+    """
+    input = _tensor(input, "layer_norm")
+    shape = _normalized_shape(normalized_shape, "layer_norm")
+    if input.ndim < len(shape) or input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape={shape} must be the last dimensions "
+                         f"of the input, got input {input.shape}")
+    for name, value in (("weight", weight), ("bias", bias)):
+        size = value.shape if isinstance(value, Tensor) else np.shape(value)
+        if value is not None and size != shape:
+            raise ValueError(f"layer_norm: {name} has shape {size}, expected "
+                             f"normalized_shape {shape}")
+    number_arg(eps, "layer_norm", "eps", low=0)
+    x = input._floating()
+    weight = Tensor(np.ones(shape, x.dtype)) if weight is None else weight
+    bias = Tensor(np.zeros(shape, x.dtype)) if bias is None else bias
+    dims = tuple(range(-len(shape), 0))
+    return _symbolic().builtin_op("layer_norm")(x, weight, bias, eps=eps, dim=dims)
+
+
+def _normalized_shape(shape, name):
+    """`normalized_shape` (an int or a sequence of ints, each at least 1) as a tuple."""
+    shape = (shape,) if not isinstance(shape, (tuple, list)) else tuple(shape)
+    if not shape:
+        raise ValueError(f"{name}: normalized_shape must name at least one dimension, got ()")
+    return tuple(int_arg(s, name, "normalized_shape", low=1) for s in shape)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """In training, each element zeroed with probability `p`, the others scaled by
+    1/(1 - p); otherwise `input` itself. The mask comes from the global generator
+    (`tensorgrad.manual_seed`); the gradient flows through the same mask and scale, as a
+    product with a constant. `inplace` is accepted and computes out of place."""
+    input = _tensor(input, "dropout")
+    p = number_arg(p, "dropout", "p (the probability of zeroing an element)", low=0, high=1)
+    if not isinstance(training, bool):
+        raise TypeError(f"dropout: training must be True or False, got {shown(training)}")
+    if not training or p == 0:
+        return input
+    x = input._float_only("dropout")
+    if p == 1:                                              # every element zeroed
+        return x * Tensor._wrap(np.zeros((), x.dtype), None)
+    keep = rand(*x.shape, dtype=np.float64)._data >= p     # kept with probability 1 - p
+    return x * Tensor._wrap((keep * (1 / (1 - p))).astype(x.dtype), None)
 
 
 def gelu(input, approximate="none"):

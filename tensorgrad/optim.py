@@ -4,10 +4,13 @@ Updates work on the numpy arrays directly, outside the graph, as the lecture's
 `p.data += -lr * p.grad` does, and are noted as in-place changes: a graph recorded before
 `step()` that still needs the old values refuses to run backward.
 """
+import math
+
 import numpy as np
 
 from .versions import note_inplace_change
 from .checks import checked_state, int_arg, number_arg, shown
+from .nn.modules import zero_grads
 from .tensor import Tensor
 
 
@@ -41,10 +44,10 @@ class Optimizer:
         return number_arg(self.lr_schedule(self.steps), type(self).__name__,
                           f"the learning rate lr_schedule({self.steps})", low=0)
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (set to None, so the next backward starts anew)."""
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient: set to None, so the next backward starts anew
+        (or to zeros, with set_to_none=False)."""
+        zero_grads(self.params, set_to_none)
 
     def step(self):
         """Update every parameter that has a gradient, then count the step."""
@@ -142,12 +145,13 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, lr_schedule=None,
                  weight_decay=0.0):
         super().__init__(params, lr, lr_schedule, weight_decay)
+        name = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"Adam: betas must be a pair of numbers, such as (0.9, 0.999), "
+            raise TypeError(f"{name}: betas must be a pair of numbers, such as (0.9, 0.999), "
                             f"got {shown(betas)}")
-        self.betas = tuple(number_arg(b, "Adam", f"betas[{i}]", low=0, high=1, open_high=True)
+        self.betas = tuple(number_arg(b, name, f"betas[{i}]", low=0, high=1, open_high=True)
                            for i, b in enumerate(betas))
-        self.eps = number_arg(eps, "Adam", "eps", low=0)
+        self.eps = number_arg(eps, name, "eps", low=0)
         self.m = [np.zeros_like(p._data) for p in self.params]
         self.v = [np.zeros_like(p._data) for p in self.params]
 
@@ -159,7 +163,10 @@ class Adam(Optimizer):
         m += (1 - b1) * grad
         v *= b2
         v += (1 - b2) * grad * grad
-        param -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + self.eps)
+        # lr * m_hat / (sqrt(v_hat) + eps), in the order PyTorch computes it (the same
+        # rounding in float64, to the last bits)
+        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps
+        param -= (lr / (1 - b1 ** t)) * m / denom
 
     def state_dict(self):
         state = super().state_dict()
@@ -171,3 +178,25 @@ class Adam(Optimizer):
         state = super().load_state_dict(state)
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             m[...], v[...] = state[f"m.{i}"], state[f"v.{i}"]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as torch.optim.AdamW:
+    each step first shrinks every parameter by a factor 1 - lr * weight_decay, then takes
+    Adam's step on the gradient alone (Adam's weight_decay adds it to the gradient, where
+    Adam's scaling then undoes most of its effect)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 lr_schedule=None):
+        super().__init__(params, lr, betas, eps, lr_schedule, weight_decay)
+
+    def decayed(self, param, grad):
+        return grad                             # the decay is applied to the parameter
+
+    def update(self, i, param, grad, lr):
+        if self.weight_decay:
+            param *= 1 - lr * self.weight_decay
+        super().update(i, param, grad, lr)
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]

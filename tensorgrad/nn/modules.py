@@ -1,24 +1,54 @@
 """Layers with parameters, in PyTorch's shapes and names.
 
 A Module finds its parameters by looking at its attributes: leaf tensors that require grad
-are parameters, Modules (and lists of Modules) are children, and the names listed in
-`buffers` are state that is saved but not trained (batchnorm's running statistics).
+are parameters (`nn.Parameter` makes one), Modules (and lists of Modules) are children, and
+the tensors named with `register_buffer` are buffers, state that is saved but not trained
+(batchnorm's running statistics, a causal mask). Names are dotted paths, as PyTorch's:
+`blocks.0.sa.heads.1.key.weight`.
 """
 import math
 
 import numpy as np
 
-from ..versions import note_inplace_change
-from ..checks import checked_state, index_range, int_arg, number_arg, shown
+from ..versions import note_inplace_change, note_sharing
+from ..checks import as_dtype, checked_state, index_range, int_arg, number_arg, shown
 from ..creation import ones, rand, randn, zeros
-from ..functional import _tensor, batch_norm
+from ..functional import _normalized_shape, _tensor, batch_norm, dropout, gelu, layer_norm
 from ..tensor import Tensor
 
 
-class Module:
-    """Base class: parameters, train/eval mode, state dict. Subclasses define `forward`."""
+class _ParameterType(type):
+    """`isinstance(t, nn.Parameter)` holds for what a Module counts as a parameter: a leaf
+    tensor that requires grad."""
 
-    buffers = ()
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.is_leaf and obj.requires_grad
+
+
+class Parameter(metaclass=_ParameterType):
+    """`nn.Parameter(data)`: a leaf tensor sharing `data`'s values that requires grad. Set
+    as a Module attribute, it is one of the module's parameters.
+
+    The result is a plain Tensor: in tensorgrad any leaf tensor that requires grad is a
+    parameter, so there is nothing more to mark (`isinstance(p, nn.Parameter)` is True for
+    each of them).
+    """
+
+    def __new__(cls, data=None, requires_grad=True):
+        if not requires_grad:
+            raise ValueError("Parameter: requires_grad=False would make a plain tensor, which "
+                             "a Module does not list among its parameters; use "
+                             "register_buffer for state that is not trained")
+        data = zeros(0) if data is None else _tensor(data, "Parameter")
+        t = Tensor._wrap(data._data, None)
+        note_sharing(data._data, data, t)
+        return t.requires_grad_()
+
+
+class Module:
+    """Base class: parameters, buffers, children, train/eval mode, state dict. Subclasses
+    define `forward`."""
+
     training = True
 
     def __call__(self, *args, **kwargs):
@@ -28,8 +58,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: forward() is not defined; a "
                                   "subclass of Module defines forward()")
 
-    def children(self):
-        """(name, module) for each direct sub-module, in attribute order."""
+    # ------------------------------------------------------------ what a module holds
+
+    def named_children(self):
+        """(name, module) for each direct sub-module, in the order they were set."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
@@ -37,74 +69,220 @@ class Module:
                 yield from ((f"{name}.{i}", m) for i, m in enumerate(value)
                             if isinstance(m, Module))
 
-    def named_parameters(self, prefix=""):
+    def children(self):
+        """Each direct sub-module."""
+        return (module for _, module in self.named_children())
+
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module ('') and every module below it, parents
+        before children; a module reachable by two paths is listed once, under the first."""
+        seen, stack = set(), [(prefix, self)]
+        while stack:                # an explicit stack: no recursion, however deep
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            below = [(f"{name}.{k}" if name else k, m) for k, m in module.named_children()]
+            stack.extend(reversed(below))
+
+    def modules(self):
+        """This module and every module below it."""
+        return (module for _, module in self.named_modules())
+
+    def _own_parameters(self):
+        buffers = self._buffer_flags()
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter) and name not in buffers:
+                yield name, value
+
+    def named_parameters(self, prefix="", recurse=True):
         """(dotted name, tensor) for every parameter of this module and its children.
 
         A tensor held by two modules (tied weights) is listed once, under its first name,
         as in PyTorch: an optimizer given it twice would update it twice per step.
         """
         seen = set()
-        for name, p in self._all_parameters(prefix):
-            if id(p) not in seen:
-                seen.add(id(p))
-                yield name, p
+        for path, module in self.named_modules(prefix) if recurse else [(prefix, self)]:
+            for name, p in module._own_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield _dotted(path, name), p
 
-    def _all_parameters(self, prefix):
-        for name, value in vars(self).items():
-            if isinstance(value, Tensor) and value.requires_grad and value.is_leaf:
-                yield prefix + name, value
-        for name, child in self.children():
-            yield from child._all_parameters(f"{prefix}{name}.")
-
-    def parameters(self):
+    def parameters(self, recurse=True):
         """Every parameter, as a list."""
-        return [p for _, p in self.named_parameters()]
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
-    def named_buffers(self, prefix=""):
-        """(dotted name, tensor) for every buffer (saved state that is not trained)."""
-        for name in self.buffers:
-            yield prefix + name, getattr(self, name)
-        for name, child in self.children():
-            yield from child.named_buffers(f"{prefix}{name}.")
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep `tensor` as attribute `name`: state that moves with the module (`to`) and,
+        if `persistent`, is saved in `state_dict`, but is not a parameter (not trained)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise KeyError(f"register_buffer: the name must be an identifier (no dots), got "
+                           f"{shown(name)}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name} must be a Tensor or None, got "
+                            f"{type(tensor).__name__}")
+        if name not in self._buffer_flags() and (name in vars(self) or hasattr(type(self), name)):
+            raise KeyError(f"register_buffer: attribute {name!r} already exists and is not "
+                           "a buffer")
+        self.__dict__.setdefault("_buffers", {})[name] = bool(persistent)
+        setattr(self, name, tensor)
+
+    def _buffer_flags(self):
+        """{buffer name: persistent} for the buffers registered on this module."""
+        return vars(self).get("_buffers", {})
+
+    def named_buffers(self, prefix="", recurse=True):
+        """(dotted name, tensor) for every buffer (state that is not trained)."""
+        for path, module in self.named_modules(prefix) if recurse else [(prefix, self)]:
+            for name in module._buffer_flags():
+                value = getattr(module, name)
+                if value is not None:
+                    yield _dotted(path, name), value
+
+    def buffers(self, recurse=True):
+        """Every buffer, as a list."""
+        return [b for _, b in self.named_buffers(recurse=recurse)]
+
+    # ------------------------------------------------------------ changing all of them
+
+    def apply(self, fn):
+        """Call `fn(module)` on every module below this one, then on this one (children
+        first, as PyTorch does: `model.apply(init_weights)`); returns self."""
+        stack = [(self, False)]
+        while stack:
+            module, visited = stack.pop()
+            if visited:
+                fn(module)
+                continue
+            stack.append((module, True))
+            stack.extend((child, False) for child in reversed(list(module.children())))
+        return self
 
     def train(self, mode=True):
-        """Set training mode (batch statistics in batchnorm) here and in all children."""
+        """Set training mode (batch statistics in batchnorm, dropout on) here and in all
+        children."""
         if not isinstance(mode, bool):
             raise TypeError(f"train: mode must be True or False, got {shown(mode)}")
-        self.training = mode
-        for _, child in self.children():
-            child.train(mode)
+        for module in self.modules():
+            module.training = mode
         return self
 
     def eval(self):
-        """Set evaluation mode (running statistics in batchnorm)."""
+        """Set evaluation mode (running statistics in batchnorm, dropout off)."""
         return self.train(False)
 
-    def zero_grad(self):
-        """Forget the gradients of all parameters (set them to None)."""
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients of all parameters: set them to None (or to zeros)."""
+        zero_grads(self.parameters(), set_to_none)
+
+    def to(self, *args, **kwargs):
+        """Cast the floating-point parameters and buffers to a floating dtype, in place
+        (the same tensor objects, as an optimizer holds them); returns self.
+
+        Devices: 'cpu' is accepted (nothing moves: numpy computes on the CPU); any other is
+        refused. `to(device)`, `to(dtype)`, `to(device, dtype)` and keywords, as PyTorch.
+        """
+        dtype = None
+        for value in list(args) + [kwargs.pop("device", None), kwargs.pop("dtype", None)]:
+            if value is None:
+                continue
+            if isinstance(value, str) or isinstance(getattr(value, "type", None), str):
+                _check_device(value, "Module.to")
+            else:
+                dtype = as_dtype(value, "Module.to")
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"Module.to: unexpected argument(s) {sorted(kwargs)}")
+        if dtype is not None:
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to: dtype must be a floating type (it casts the "
+                                f"parameters), got {dtype}")
+            for t in self.parameters() + self.buffers():
+                if t._data.dtype.kind == "f" and t._data.dtype != dtype:
+                    note_inplace_change(t._data)       # a graph that read the old values
+                    t._data = t._data.astype(dtype)   # must not backpropagate into these
+                    if t.grad is not None:
+                        t.grad = Tensor._wrap(t.grad._data.astype(dtype), None)
+        return self
+
+    def cpu(self):
+        """The module itself: tensorgrad computes on the CPU."""
+        return self
+
+    def cuda(self, device=None):
+        """Refused: tensorgrad computes with numpy on the CPU."""
+        _check_device("cuda", "Module.cuda")
+
+    def float(self):
+        """Cast the floating-point parameters and buffers to float32."""
+        return self.to(np.float32)
+
+    def double(self):
+        """Cast the floating-point parameters and buffers to float64."""
+        return self.to(np.float64)
+
+    # ------------------------------------------------------------ saving
+
+    def _state_tensors(self):
+        """{dotted name: tensor} of what state_dict saves, in PyTorch's order: each module's
+        parameters, then its persistent buffers, parents before children."""
+        out, seen = {}, set()
+        for path, module in self.named_modules():
+            for name, p in module._own_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out[_dotted(path, name)] = p
+            for name, persistent in module._buffer_flags().items():
+                value = getattr(module, name)
+                if persistent and value is not None:
+                    out[_dotted(path, name)] = value
+        return out
 
     def state_dict(self):
-        """Every parameter and buffer by dotted name, as numpy arrays (copies)."""
-        items = list(self.named_parameters()) + list(self.named_buffers())
-        return {name: t._data.copy() for name, t in items}
+        """Every parameter and persistent buffer by dotted name, as numpy arrays (copies)."""
+        return {name: t._data.copy() for name, t in self._state_tensors().items()}
 
     def load_state_dict(self, state):
         """Copy arrays from `state` into the parameters and buffers; names and shapes must
         match (all are checked before any is copied)."""
-        own = dict(self.named_parameters()) | dict(self.named_buffers())
+        own = self._state_tensors()
         for name, value in checked_state(state, own, "model").items():
             note_inplace_change(own[name]._data)     # a graph that read the old value
             own[name]._data[...] = value              # must not run backward with the new
 
     def __repr__(self):
         inner = "".join(f"\n  ({name}): " + repr(child).replace("\n", "\n  ")
-                        for name, child in self.children())
+                        for name, child in self.named_children())
         return f"{type(self).__name__}({self.extra_repr()}{inner}{chr(10) if inner else ''})"
 
     def extra_repr(self):
         return ""
+
+
+def _dotted(path, name):
+    return f"{path}.{name}" if path else name
+
+
+def zero_grads(params, set_to_none=True):
+    """Set each tensor's `.grad` to None (the next backward starts anew) or, with
+    `set_to_none=False`, to zeros of its shape (a missing one stays None, as in PyTorch)."""
+    if not isinstance(set_to_none, bool):
+        raise TypeError(f"zero_grad: set_to_none must be True or False, got "
+                        f"{shown(set_to_none)}")
+    for p in params:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        else:
+            p.grad = Tensor._wrap(np.zeros_like(p.grad._data), None)
+
+
+def _check_device(device, op):
+    """Accept the CPU, by name ('cpu', 'cpu:0') or as a device object; refuse the rest."""
+    name = str(getattr(device, "type", device))
+    if name.split(":")[0] != "cpu":
+        raise RuntimeError(f"{op}: device {str(device)!r} is not available: tensorgrad "
+                           "computes with numpy on the CPU (use 'cpu')")
 
 
 class Linear(Module):
@@ -162,8 +340,6 @@ class BatchNorm1d(Module):
     Runs on `functional.batch_norm`, whose training-mode backward is derived with sympy.
     """
 
-    buffers = ("running_mean", "running_var")
-
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         num_features = int_arg(num_features, "BatchNorm1d", "num_features", low=0)
         if momentum is None:
@@ -173,8 +349,8 @@ class BatchNorm1d(Module):
         self.momentum = number_arg(momentum, "BatchNorm1d", "momentum", low=0, high=1)
         self.weight = ones(num_features, requires_grad=True)
         self.bias = zeros(num_features, requires_grad=True)
-        self.running_mean = zeros(num_features)
-        self.running_var = ones(num_features)
+        self.register_buffer("running_mean", zeros(num_features))
+        self.register_buffer("running_var", ones(num_features))
 
     def forward(self, x):
         x = _tensor(x, "BatchNorm1d")
@@ -208,39 +384,81 @@ class Flatten(Module):
         return _tensor(x, "Flatten").flatten(self.start_dim, self.end_dim)
 
 
-class Sequential(Module):
-    """Layers applied one after another."""
+# ---------------------------------------------------------------- layers without parameters
 
-    def __init__(self, *layers):
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                hint = ("; pass the layers as separate arguments, Sequential(*layers)"
-                        if isinstance(layer, (list, tuple)) else "")
-                raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, not a "
-                                f"Module{hint}")
-        self.layers = list(layers)
+class ReLU(Module):
+    """max(x, 0), elementwise. `inplace` is accepted and computes out of place."""
+
+    def __init__(self, inplace=False):
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        return _tensor(x, "ReLU").relu()
 
-    def children(self):
-        """The layers, named by their position ("0", "1", ...), as PyTorch names them."""
-        return ((str(i), layer) for i, layer in enumerate(self.layers))
 
-    def __getitem__(self, i):
-        try:
-            return self.layers[i]
-        except IndexError:
-            raise IndexError(f"Sequential: index {i} is out of range for "
-                             f"{len(self.layers)} layers") from None
-        except TypeError:
-            raise TypeError(f"Sequential: index must be an int or a slice, got "
-                            f"{shown(i)}") from None
+class Sigmoid(Module):
+    """The logistic function 1 / (1 + exp(-x)), elementwise."""
 
-    def __len__(self):
-        return len(self.layers)
+    def forward(self, x):
+        return _tensor(x, "Sigmoid").sigmoid()
+
+
+class GELU(Module):
+    """GELU, x * Phi(x), elementwise (approximate='tanh' for the tanh approximation)."""
+
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got "
+                             f"{approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return gelu(_tensor(x, "GELU"), self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class Dropout(Module):
+    """In training mode, zero each element with probability p and scale the rest by
+    1/(1 - p) (so the expected value is unchanged); in eval mode, the identity. The mask
+    is drawn from the global generator (`tensorgrad.manual_seed`). `inplace` is accepted
+    and computes out of place: the same values, in a new tensor."""
+
+    def __init__(self, p=0.5, inplace=False):
+        self.p = number_arg(p, "Dropout", "p (the probability of zeroing an element)", low=0,
+                            high=1)
+        self.inplace = bool(inplace)
+
+    def forward(self, x):
+        return dropout(_tensor(x, "Dropout"), self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class LayerNorm(Module):
+    """Normalise each row over its last dimensions (`normalized_shape`, e.g. the n_embd
+    channels of a (B, T, C) input) with its mean and biased variance, then scale by
+    `weight` (ones) and shift by `bias` (zeros). Runs on `functional.layer_norm`, whose
+    backward is derived with sympy."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+        self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
+        self.eps = number_arg(eps, "LayerNorm", "eps", low=0)
+        self.elementwise_affine = bool(elementwise_affine)
+        affine = self.elementwise_affine
+        self.weight = ones(*self.normalized_shape, requires_grad=True) if affine else None
+        self.bias = (zeros(*self.normalized_shape, requires_grad=True)
+                     if affine and bias else None)
+
+    def forward(self, x):
+        return layer_norm(_tensor(x, "LayerNorm"), self.normalized_shape, self.weight,
+                          self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
 
 
 def _uniform(shape, bound, generator):

@@ -15,18 +15,21 @@ Three pieces:
                (reusing the output where that is cheaper) and compiled to numpy
   fused        ops with reductions over axes of symbolic length: the gradient of each input
                derived through the steps of the forward, simplified, compiled (kernels)
-  library      the fused ops tensorgrad runs on (softmax cross-entropy, batchnorm) and the
-               lecture's hand-derived results they are proved equal to
+  library      the fused ops tensorgrad runs on (softmax cross-entropy, batchnorm, layer
+               norm) and the hand-derived results they are proved equal to
 
-Not imported by `import tensorgrad` (sympy takes a moment to load). `F.cross_entropy` and
-`F.batch_norm` fetch their fused op from here on first use; the derivation runs then, once.
+Not imported by `import tensorgrad` (sympy takes a moment to load). `F.cross_entropy`,
+`F.batch_norm` and `F.layer_norm` fetch their fused op from here on first use; the
+derivation runs then, once.
 """
 from .elementwise_ops import (DERIVED_OPS, ElementwiseFunction, LocalDerivative, derivative,
                           derive_local, derived_op, elementwise)
 from .fused import FusedDefinition, Forward
 from .kernels import FusedOp, fused_op
-from .library import BUILTINS, builtin_op, cross_entropy_definition, lecture_dhprebn, lecture_dlogits
+from .library import (BUILTINS, builtin_op, cross_entropy_definition, lecture_dhprebn,
+                      lecture_dlogits, textbook_dx)
 from .library import batch_norm as batch_norm_definition
+from .library import layer_norm as layer_norm_definition
 from .show import Derivation
 
 
@@ -61,5 +64,6 @@ def softplus(input):
 __all__ = ["derivative", "derive_local", "elementwise", "ElementwiseFunction",
            "LocalDerivative", "DERIVED_OPS", "derived_op", "FusedDefinition", "Forward",
            "FusedOp", "fused_op", "Derivation", "derivation", "BUILTINS", "builtin_op",
-           "batch_norm_definition", "cross_entropy_definition", "lecture_dlogits", "lecture_dhprebn",
+           "batch_norm_definition", "cross_entropy_definition", "layer_norm_definition",
+           "lecture_dlogits", "lecture_dhprebn", "textbook_dx",
            "gelu", "softplus"]

@@ -1,8 +1,9 @@
 """The fused ops tensorgrad itself runs on, defined by their forward, and the lecture's
-hand-derived gradients to check the derived ones against.
+(and the textbooks') hand-derived gradients to check the derived ones against.
 
-`F.cross_entropy` and `F.batch_norm` (and so `nn.BatchNorm1d` in training mode) fetch their
-op from `builtin_op` on first use: the derivation runs then, once per process.
+`F.cross_entropy`, `F.batch_norm` (and so `nn.BatchNorm1d` in training mode) and
+`F.layer_norm` (`nn.LayerNorm`) fetch their op from `builtin_op` on first use: the
+derivation runs then, once per process.
 """
 import sympy as sp
 
@@ -44,6 +45,18 @@ def batch_norm(f, hprebn, bngain, bnbias, eps=1e-5):
     return bngain * bnraw + bnbias
 
 
+def layer_norm(f, x, weight, bias, eps=1e-5):
+    """Layer normalisation, as PyTorch computes it: each row normalised with its own mean
+    and biased variance (divided by n), then scaled and shifted per element of the row."""
+    n = f.n()
+    mean = f.let("mean", f.sum(x) / n)
+    xmu = f.let("xmu", x - mean)
+    var = f.let("var", f.sum(xmu**2) / n, nonnegative=True)   # a mean square
+    rstd = f.let("rstd", (var + eps)**sp.Rational(-1, 2))      # PyTorch's name for it
+    xhat = f.let("xhat", xmu * rstd)
+    return weight * xhat + bias
+
+
 def _make(name):
     if name.startswith("cross_entropy_"):
         return fused_op(cross_entropy_definition(name.rsplit("_", 1)[1]),
@@ -51,10 +64,13 @@ def _make(name):
     if name == "batch_norm":
         return fused_op(batch_norm, along={"hprebn": "i", "bngain": (), "bnbias": ()},
                         positive=("eps",), dim=0, output="hpreact", upstream="dhpreact")
+    if name == "layer_norm":         # weight and bias vary along the normalised axis
+        return fused_op(layer_norm, positive=("eps",), dim=-1)
     raise KeyError(f"no built-in fused op {name!r}; there are {', '.join(BUILTINS)}")
 
 
-BUILTINS = ("cross_entropy_mean", "cross_entropy_sum", "cross_entropy_none", "batch_norm")
+BUILTINS = ("cross_entropy_mean", "cross_entropy_sum", "cross_entropy_none", "batch_norm",
+            "layer_norm")
 _built = {}
 
 
@@ -88,3 +104,15 @@ def lecture_dhprebn(definition):
     dhpreact, bnraw = s("dhpreact"), s("bnraw")
     return s("bngain") * s("bnvar_inv") / n * (
         n * dhpreact - total(dhpreact) - n / (n - 1) * bnraw * total(dhpreact * bnraw))
+
+
+def textbook_dx(definition):
+    """Layer norm's input gradient as the textbooks write it, in the definition's symbols:
+    with dxhat = g * weight,
+    dx = rstd/n * (n*dxhat - dxhat.sum(-1) - xhat*(dxhat*xhat).sum(-1))"""
+    s = definition.symbol
+    i = definition.forward.axes["i"]
+    n = i.length
+    total = lambda e: sp.Sum(e, (i.index, 0, n - 1))      # noqa: E731  .sum(-1)
+    dxhat, xhat = s("g") * s("weight"), s("xhat")
+    return s("rstd") / n * (n * dxhat - total(dxhat) - xhat * total(dxhat * xhat))

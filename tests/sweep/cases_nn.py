@@ -305,6 +305,55 @@ def functional_cases():
     return found
 
 
+# ---------------------------------------------------------------- LayerNorm and Dropout
+
+def layer_norm(shape, normalized, affine=True, bias=True):
+    dims = normalized if isinstance(normalized, tuple) else (normalized,)
+    w, b, x = array(*dims), array(*dims), array(*shape)
+
+    def run(lib):
+        model = lib.nn.LayerNorm(normalized, elementwise_affine=affine, bias=bias)
+        if affine:
+            fill(lib, model.weight, w)
+        if affine and bias:
+            fill(lib, model.bias, b)
+        xt = lib.tensor(x, requires_grad=True)
+        out = model(xt)
+        backprop(lib, out)
+        return {"out": out, "x.grad": xt.grad,
+                "weight.grad": model.weight.grad if affine else None,
+                "bias.grad": model.bias.grad if affine and bias else None}
+    return run
+
+
+def layer_norm_cases():
+    found = [Case(f"nn/LayerNorm({normalized}, affine={affine}, bias={bias}) on {shape}",
+                  layer_norm(shape, normalized, affine, bias))
+             for shape, normalized, affine, bias in [
+                 ((4, 5, 8), 8, True, True), ((4, 5, 8), (5, 8), True, True),
+                 ((3, 6), 6, True, False), ((2, 3, 4), 4, False, True), ((7,), 7, True, True),
+                 ((2, 1), 1, True, True)]]
+
+    def bad(shape, normalized):
+        return lambda lib: lib.nn.LayerNorm(normalized)(lib.tensor(array(*shape)))
+
+    found += [Case("nn/bad LayerNorm(8) on (4, 3, 16)", bad((4, 3, 16), 8)),
+              Case("nn/bad LayerNorm((3, 8)) on (4, 8)", bad((4, 8), (3, 8)))]
+
+    def dropout_eval(lib):
+        model = lib.nn.Dropout(0.3)
+        model.eval()
+        xt = lib.tensor(X234, requires_grad=True)
+        out = model(xt)
+        backprop(lib, out)
+        return {"out": out, "x.grad": xt.grad}
+
+    found.append(Case("nn/Dropout(0.3) in eval mode", dropout_eval))
+    found += [Case(f"nn/bad Dropout({p})", lambda lib, p=p: lib.nn.Dropout(p))
+              for p in (-0.1, 1.5)]
+    return found
+
+
 # ---------------------------------------------------------------- Module API
 
 X53, X234, X43 = array(5, 3), array(2, 3, 4), array(4, 3)
@@ -400,6 +449,9 @@ def optimizer_cases():
                           optimizer("Adam", lr=lr, betas=betas, eps=eps)))
     found += [Case(f"optim/Adam(lr=0.05) x{n}", optimizer("Adam", steps=n, lr=0.05))
               for n in (1, 10)]
+    for lr, weight_decay in itertools.product([1e-3, 0.1], [0.0, 0.01, 0.5]):
+        found.append(Case(f"optim/AdamW(lr={lr}, weight_decay={weight_decay}) x3",
+                          optimizer("AdamW", lr=lr, weight_decay=weight_decay)))
 
     def bad(name, params, **kwargs):
         def run(lib):
@@ -420,6 +472,8 @@ def optimizer_cases():
         "Adam(betas=(0.9, 1.5))": bad("Adam", listed, betas=(0.9, 1.5)),
         "Adam(betas=(-0.1, 0.999))": bad("Adam", listed, betas=(-0.1, 0.999)),
         "Adam(eps=-1e-8)": bad("Adam", listed, eps=-1e-8),
+        "AdamW(betas=(1.0, 0.999))": bad("AdamW", listed, betas=(1.0, 0.999)),
+        "AdamW(weight_decay=-0.1)": bad("AdamW", listed, weight_decay=-0.1),
         "SGD([w, w])": bad("SGD", lambda lib, w: [w, w], lr=0.1),
         "Adam([w, w])": bad("Adam", lambda lib, w: [w, w], lr=0.1),
         "SGD([w * 2]) (not a leaf)": bad("SGD", lambda lib, w: [w * 2], lr=0.1),
@@ -438,6 +492,7 @@ def cases():
     found += [Case(f"nn/Embedding(5, 3)({name})", embedding(index))
               for name, index in EMBEDDING_INDICES.items()]
     found += batchnorm_cases()
+    found += layer_norm_cases()
     found += functional_cases()
     found += [Case(f"nn/{name}", fn) for name, fn in MODULE_API.items()]
     found += optimizer_cases()

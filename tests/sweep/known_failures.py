@@ -23,10 +23,9 @@ kinks/F.cross_entropy(x, [0, 2], 'none') at huge
 """)
 
 MECHANISMS['module-names'] = (
-    "Module naming differs from PyTorch: Sequential's parameters are layers.0.weight "
-    '(PyTorch 0.weight), and BatchNorm1d has no num_batches_tracked buffer, so state '
-    'dicts do not line up',
-    "[n for n, _ in tg.nn.Sequential(tg.nn.Linear(2, 2)).named_parameters()]  # ['layers.0.weight', ...]",
+    'BatchNorm1d has no num_batches_tracked buffer (PyTorch counts the training batches '
+    'there), so its state dict lacks that key',
+    "list(tg.nn.BatchNorm1d(2).state_dict())  # no 'num_batches_tracked'",
     """
 nn/Sequential(Linear, BatchNorm1d) state_dict keys
 """)
