@@ -18,6 +18,8 @@ one-way, each importing only those before it:
     creation    tensor(), zeros(), randn(), Generator ...
     functional  exp(), cat(), softmax(), cross_entropy() ...
     nn, optim   layers, nn.functional, optimizers
+    serialization  save() and load(): safetensors files, no pickle
+    utils       torch.utils's data (DataLoader ...) and tensorboard (SummaryWriter)
     symbolic    gradients derived with sympy (not imported here: `from tensorgrad import
                 symbolic`; functional fetches its fused ops from it on first use)
     data        the names data set and dataset builders
@@ -31,7 +33,8 @@ from .creation import (Generator, arange, as_tensor, default_generator, from_num
 from .functional import (all, allclose, cat, exp, flatten, log, matmul, relu, sigmoid, sqrt,
                          stack, tanh)
 from .tensor import Tensor
-from . import nn, optim
+from .serialization import load, save
+from . import nn, optim, utils
 
 # dtypes, by PyTorch's names (numpy dtypes: `tensor.dtype == tensorgrad.float32`)
 float16 = half = _np.dtype(_np.float16)
@@ -52,5 +55,5 @@ __all__ = [
     "Generator", "default_generator", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "detect_anomaly", "AnomalyWarning", "exp", "log", "tanh", "sqrt", "sigmoid", "relu", "matmul", "flatten",
     "cat", "stack", "all", "allclose", "float16", "half", "float32", "float", "float64", "double",
-    "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool", "nn", "optim",
+    "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool", "nn", "optim", "save", "load", "utils",
 ]
