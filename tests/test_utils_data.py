@@ -264,7 +264,27 @@ def test_refusals(make, kind, message):
 
 
 def test_importable_as_torch_code_does():
-    """`torch.utils.data.X` after `import torch` alone, and `from torch.utils.data import X`."""
+    """`torch.utils.data.X` after `import torch` alone, `from torch.utils.data import X`, and
+    from the submodules that PyTorch defines them in."""
     import tensorgrad
     assert tensorgrad.utils.data.DataLoader is DataLoader
     assert tensorgrad.utils.data.RandomSampler is RandomSampler
+    # the modules PyTorch code imports from (makemore: torch.utils.data.dataloader)
+    from tensorgrad.utils.data.dataloader import DataLoader as from_dataloader
+    from tensorgrad.utils.data.dataset import Dataset as from_dataset
+    from tensorgrad.utils.data.sampler import RandomSampler as from_sampler
+    assert (from_dataloader, from_dataset, from_sampler) == (DataLoader, Dataset, RandomSampler)
+
+
+def test_collate_keeps_tensors_that_require_grad_in_the_graph():
+    a, b = tg.randn(2, 3, requires_grad=True), tg.randn(2, 3, requires_grad=True)
+    batch = default_collate([a, b])
+    assert batch.shape == (2, 2, 3) and batch.requires_grad
+    (batch * tg.tensor([1.0, 2.0]).view(2, 1, 1)).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.ones((2, 3)))
+    np.testing.assert_array_equal(b.grad.numpy(), 2 * np.ones((2, 3)))
+    plain_batch = default_collate([a.detach(), b.detach()])
+    assert not plain_batch.requires_grad
+    np.testing.assert_array_equal(plain_batch.numpy(), batch.detach().numpy())
+    with pytest.raises(ValueError, match=r"^stack: all tensors need the same shape"):
+        default_collate([tg.ones(2), tg.ones(3)])

@@ -1,198 +1,15 @@
-"""Datasets, samplers and the DataLoader, with `torch.utils.data`'s names and semantics.
-
-    loader = DataLoader(TensorDataset(X, Y), batch_size=32, shuffle=True)
-    for xb, yb in loader:           # xb (32, ...) and yb (32,), the last batch smaller
-        ...
-
-A DataLoader asks its sampler for indices, groups them into batches (a BatchSampler),
-fetches each sample with `dataset[i]` and joins the samples of a batch with `collate_fn`
-(by default `default_collate`: tensors, arrays and numbers are stacked into one tensor,
-and tuples, lists and dicts of them are collated field by field).
-
-What differs from PyTorch:
-- Batches are always made in this process: `num_workers` and `pin_memory` are accepted
-  (and checked) so that PyTorch code runs unchanged, but no worker processes start and
-  no memory is pinned (there is no GPU to copy to). `worker_init_fn` is never called, as
-  in PyTorch with `num_workers=0`.
-- Shuffled orders come from tensorgrad's random numbers (the global seed set by
-  `tensorgrad.manual_seed`, or the `generator` given), so a seeded run repeats its
-  order, but not PyTorch's order for the same seed.
-"""
+"""The DataLoader and the collate functions that join samples into batches, as in
+`torch.utils.data.dataloader` (see the package's docstring for what differs)."""
 import collections.abc
-import itertools
 
 import numpy as np
 
-from ..checks import NUMBER_KINDS, int_arg, shown
-from ..creation import Generator, as_tensor, default_generator, tensor
-from ..functional import stack
-from ..tensor import Tensor
-
-
-# ---------------------------------------------------------------- datasets
-
-class Dataset:
-    """A map-style data set: subclasses define `__getitem__(i)` and `__len__()`.
-
-    Any object with those two methods works with DataLoader; this class is there so that
-    PyTorch code that subclasses `Dataset` runs unchanged.
-    """
-
-    def __getitem__(self, index):
-        raise NotImplementedError(f"{type(self).__name__}: __getitem__() is not defined; a "
-                                  "subclass of Dataset defines __getitem__() and __len__()")
-
-
-class IterableDataset(Dataset):
-    """A data set read as a stream: subclasses define `__iter__()`, which yields samples.
-
-    A DataLoader batches the samples in the order they come; it takes no sampler and no
-    shuffle (the stream decides the order).
-    """
-
-    def __iter__(self):
-        raise NotImplementedError(f"{type(self).__name__}: __iter__() is not defined; a "
-                                  "subclass of IterableDataset defines __iter__()")
-
-
-class TensorDataset(Dataset):
-    """Samples that are rows of tensors: item i is `(t[i] for t in tensors)`, a tuple.
-
-    All the tensors need the same first dimension, the number of samples.
-    """
-
-    def __init__(self, *tensors):
-        if not tensors:
-            raise ValueError("TensorDataset: expected at least one tensor")
-        for k, t in enumerate(tensors):
-            if not isinstance(t, Tensor) or t.ndim == 0:
-                what = f"a 0-d tensor" if isinstance(t, Tensor) else shown(t)
-                raise TypeError(f"TensorDataset: argument {k} must be a tensor with a first "
-                                f"dimension (one row per sample), got {what}")
-        sizes = [t.shape[0] for t in tensors]
-        if len(set(sizes)) > 1:
-            raise ValueError(f"TensorDataset: the tensors' first dimensions differ, "
-                             f"{tuple(sizes)}; each tensor needs one row per sample")
-        self.tensors = tensors
-
-    def __getitem__(self, index):
-        return tuple(t[index] for t in self.tensors)
-
-    def __len__(self):
-        return self.tensors[0].shape[0]
-
-
-# ---------------------------------------------------------------- samplers
-
-class Sampler:
-    """Yields dataset indices (or, for a batch sampler, lists of them) in some order."""
-
-    def __init__(self, data_source=None):
-        pass                                # PyTorch's signature; the argument is unused
-
-    def __iter__(self):
-        raise NotImplementedError(f"{type(self).__name__}: __iter__() is not defined; a "
-                                  "subclass of Sampler defines __iter__()")
-
-
-class SequentialSampler(Sampler):
-    """Indices 0, 1, ..., len(data_source) - 1, in order."""
-
-    def __init__(self, data_source):
-        self.data_source = data_source
-
-    def __iter__(self):
-        return iter(range(len(self.data_source)))
-
-    def __len__(self):
-        return len(self.data_source)
-
-
-class RandomSampler(Sampler):
-    """Indices in a random order: a permutation of the data set, or with `replacement`,
-    `num_samples` independent uniform draws.
-
-    Without replacement, `num_samples` (default: the data set's size) may exceed the size:
-    then whole permutations follow one another, the last one cut short. Draws happen as
-    they are consumed, so `num_samples=int(1e10)` (an endless stream) costs nothing up
-    front. Each pass (`iter`) draws a fresh order from `generator`, or, without one, from
-    a seed taken from the global generator (`tensorgrad.manual_seed`), as PyTorch does.
-    """
-
-    CHUNK = 1024                    # draws with replacement made per numpy call
-
-    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
-        if not isinstance(replacement, bool):
-            raise TypeError(f"RandomSampler: replacement must be True or False, got "
-                            f"{shown(replacement)}")
-        if num_samples is not None:
-            int_arg(num_samples, "RandomSampler", "num_samples", low=1)
-        if generator is not None and not isinstance(generator, Generator):
-            raise TypeError(f"RandomSampler: generator must be a tensorgrad.Generator, got "
-                            f"{shown(generator)}")
-        self.data_source, self.replacement = data_source, replacement
-        self._num_samples, self.generator = num_samples, generator
-
-    @property
-    def num_samples(self):
-        """How many indices a pass yields (the data set's size unless given)."""
-        return len(self.data_source) if self._num_samples is None else self._num_samples
-
-    def __iter__(self):
-        n, total = len(self.data_source), self.num_samples
-        if n == 0:
-            raise ValueError("RandomSampler: the data set is empty, there is nothing to "
-                             "sample")
-        rng = _pass_rng(self.generator)
-        if self.replacement:
-            for start in range(0, total, self.CHUNK):
-                yield from rng.integers(n, size=min(self.CHUNK, total - start)).tolist()
-        else:
-            for start in range(0, total, n):
-                yield from rng.permutation(n)[:total - start].tolist()
-
-    def __len__(self):
-        return self.num_samples
-
-
-class BatchSampler(Sampler):
-    """Groups the indices of `sampler` into lists of `batch_size`; the last, shorter list
-    is dropped with `drop_last`."""
-
-    def __init__(self, sampler, batch_size, drop_last):
-        self.batch_size = int_arg(batch_size, "BatchSampler", "batch_size", low=1)
-        if not isinstance(drop_last, bool):
-            raise TypeError(f"BatchSampler: drop_last must be True or False, got "
-                            f"{shown(drop_last)}")
-        self.sampler, self.drop_last = sampler, drop_last
-
-    def __iter__(self):
-        return _batches(iter(self.sampler), self.batch_size, self.drop_last)
-
-    def __len__(self):
-        return _batch_count(len(self.sampler), self.batch_size, self.drop_last)
-
-
-def _pass_rng(generator):
-    """The numpy generator for one pass of a sampler: `generator`'s own, or a new one
-    seeded from the global generator (so each pass, like each epoch, differs)."""
-    if generator is not None:
-        return generator.rng
-    seed = int(default_generator.rng.integers(2**63))
-    return Generator(seed).rng
-
-
-def _batches(items, size, drop_last):
-    """Lists of `size` consecutive items of the iterator `items`; the last may be shorter
-    (or is dropped with `drop_last`)."""
-    while batch := list(itertools.islice(items, size)):
-        if len(batch) < size and drop_last:
-            return
-        yield batch
-
-
-def _batch_count(n, size, drop_last):
-    return n // size if drop_last else -(-n // size)     # (a float division rounds past 2**53)
+from ...checks import NUMBER_KINDS, int_arg, shown
+from ...creation import Generator, as_tensor, tensor
+from ...functional import stack
+from ...tensor import Tensor
+from .dataset import IterableDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, _batch_count, _batches
 
 
 # ---------------------------------------------------------------- collating
@@ -207,7 +24,12 @@ def default_collate(batch):
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return stack(batch)
+        if any(t.requires_grad or t.shape != elem.shape or t.dtype != elem.dtype
+               for t in batch):
+            return stack(batch)     # in the graph, with PyTorch's promotion and shape check
+        # a batch of data, outside the graph: one numpy call (stack's unsqueeze-and-cat
+        # per sample took 2/3 of the time of a makemore batch of 32)
+        return Tensor._wrap(np.stack([t._data for t in batch]), None)
     if isinstance(elem, (np.ndarray, np.generic)) and not isinstance(elem, (np.str_, np.bytes_)):
         if elem.dtype.kind not in NUMBER_KINDS:
             raise _collate_error(elem)
@@ -346,5 +168,4 @@ class DataLoader:
         return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
 
 
-__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Sampler", "SequentialSampler",
-           "RandomSampler", "BatchSampler", "DataLoader", "default_collate", "default_convert"]
+__all__ = ["DataLoader", "default_collate", "default_convert"]
