@@ -11,15 +11,16 @@ import tensorgrad as tg
 
 
 def read_scalars(log_dir):
-    """{(run, tag): [(step, value), ...]} from every event file under `log_dir`, read by
-    TensorBoard's own event reader."""
+    """{(run, tag): [(step, value), ...]} from each run (a directory of event files) under
+    `log_dir`, read as TensorBoard reads them, with its own event reader."""
     accumulator = pytest.importorskip(
         "tensorboard.backend.event_processing.event_accumulator")
     found = {}
-    for path in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
-        events = accumulator.EventAccumulator(str(path))
+    runs = sorted({path.parent for path in Path(log_dir).rglob("events.out.tfevents.*")})
+    for directory in runs:
+        events = accumulator.EventAccumulator(str(directory))
         events.Reload()
-        run = str(path.parent.relative_to(log_dir))
+        run = str(directory.relative_to(log_dir))
         for tag in events.Tags()["scalars"]:
             found[run, tag] = [(e.step, e.value) for e in events.Scalars(tag)]
     return found
@@ -111,3 +112,33 @@ def test_the_same_files_as_pytorchs_writer(tmp_path):
     ours = write_curves(SummaryWriter, tg, tmp_path / "ours")
     theirs = write_curves(TorchWriter, torch, tmp_path / "torch")
     assert ours == theirs and len(ours) == 3
+
+
+def test_files_made_in_the_same_second_stay_apart(tmp_path):
+    """Two writers on one directory, and a writer used again after close(), each get a
+    file of their own: nothing written is lost."""
+    pytest.importorskip("tensorboardX")
+    from tensorgrad.utils.tensorboard import SummaryWriter
+    first, second = SummaryWriter(str(tmp_path)), SummaryWriter(str(tmp_path))
+    first.add_scalar("a", 1.0, 0)
+    second.add_scalar("b", 2.0, 0)
+    first.close()
+    first.add_scalar("a", 3.0, 1)
+    first.close(), second.close()
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 3
+    assert read_scalars(tmp_path) == {(".", "a"): [(0, 1.0), (1, 3.0)], (".", "b"): [(0, 2.0)]}
+
+
+def test_purge_step_hides_the_earlier_runs_later_steps(tmp_path):
+    """A run resumed at step 5 (purge_step=5): TensorBoard shows steps 0-4 of the first run
+    and the resumed run's values from 5 on."""
+    pytest.importorskip("tensorboardX")
+    from tensorgrad.utils.tensorboard import SummaryWriter
+    with SummaryWriter(str(tmp_path)) as writer:
+        for step in range(10):
+            writer.add_scalar("loss", float(step), step)
+    with SummaryWriter(str(tmp_path), purge_step=5) as writer:
+        for step in range(5, 8):
+            writer.add_scalar("loss", 100.0 + step, step)
+    assert read_scalars(tmp_path)[".", "loss"] == (
+        [(s, float(s)) for s in range(5)] + [(s, 100.0 + s) for s in range(5, 8)])

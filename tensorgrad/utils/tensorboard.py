@@ -14,6 +14,7 @@ Events are written to the file as they are added, in this thread (PyTorch and
 tensorboardX hand them to a writer thread): `flush()` then puts everything added so far on
 disk, with no thread to wait for.
 """
+import itertools
 import math
 import os
 import socket
@@ -25,6 +26,7 @@ import numpy as np
 from ..checks import shown
 from ..tensor import Tensor
 
+_FILE_COUNT = itertools.count()
 INSTALL = ("SummaryWriter: writing TensorBoard files needs the tensorboardX package; install "
            "it with pip install 'tensorgrad[tensorboard]' (or pip install tensorboardX)")
 
@@ -69,7 +71,8 @@ class SummaryWriter:
 
     def add_scalar(self, tag, scalar_value, global_step=None, walltime=None, new_style=False,
                    double_precision=False):
-        """Record one value of the curve `tag` at `global_step`."""
+        """Record one value of the curve `tag` at `global_step` (a float32 in the file;
+        `new_style` and `double_precision` are accepted and change nothing)."""
         value = float(_number(scalar_value, "add_scalar", "scalar_value"))
         self._add(self.log_dir, self._summary.scalar(tag, value), global_step, walltime)
 
@@ -121,7 +124,11 @@ class SummaryWriter:
         """The event file of `directory`, made (with the directory) on first use."""
         if directory not in self._files:
             os.makedirs(directory, exist_ok=True)
-            events = self._events_writer(os.path.join(directory, "events"), self.filename_suffix)
+            # tensorboardX names a file by the second and the host only: the process id and
+            # a count (as PyTorch adds) keep two files made in one second from being one,
+            # and padding the count keeps TensorBoard's reading order (by name) theirs
+            unique = f".{os.getpid()}.{next(_FILE_COUNT):06d}{self.filename_suffix}"
+            events = self._events_writer(os.path.join(directory, "events"), unique)
             if self.purge_step is not None and directory == self.log_dir:
                 # what TensorBoard reads as "a run restarted here": hide later steps before it
                 events.write_event(self._event(step=self.purge_step, file_version="brain.Event:2"))
