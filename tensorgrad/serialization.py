@@ -69,7 +69,8 @@ def _encode(obj, where, arrays, seen, open_containers):
     arrays. `seen` maps the id of each array saved so far to its node, so that one saved
     twice is stored once; `open_containers` catches a list that contains itself.
     """
-    if obj is None or isinstance(obj, (bool, int, float, str)) and not isinstance(obj, np.generic):
+    if obj is None or (isinstance(obj, (bool, int, float, str))
+                       and not isinstance(obj, np.generic)):       # np.float64 is a float
         return obj
     if isinstance(obj, (Tensor, np.ndarray, np.generic)):
         if id(obj) not in seen:
@@ -173,7 +174,11 @@ def _decode(node, arrays, loaded):
 def _read(f):
     """The bytes of `f` and how to name it in an error."""
     if hasattr(f, "read"):
-        return f.read(), getattr(f, "name", None) or f"the {type(f).__name__}"
+        data, where = f.read(), getattr(f, "name", None) or f"the {type(f).__name__}"
+        if not isinstance(data, bytes):
+            raise TypeError(f"load: {where} gave {type(data).__name__}, not bytes; open the "
+                            "file in binary mode, open(path, 'rb')")
+        return data, where
     path = _path(f, "load")
     try:
         with open(path, "rb") as file:

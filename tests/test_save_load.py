@@ -255,3 +255,14 @@ def test_missing_files_and_directories_are_named(tmp_path):
         tg.save({}, tmp_path / "no" / "m.pt")
     with pytest.raises(IsADirectoryError, match=rf"^load: cannot read {tmp_path} "):
         tg.load(tmp_path)
+
+
+def test_a_text_mode_file_is_refused(tmp_path):
+    path = tmp_path / "m.safetensors"
+    tg.save({"w": tg.ones(2)}, path)
+    with open(path, encoding="latin-1") as text, pytest.raises(TypeError) as info:
+        tg.load(text)
+    assert str(info.value) == (f"load: {path} gave str, not bytes; open the file in binary "
+                               "mode, open(path, 'rb')")
+    with open(path, "rb") as binary:
+        assert_same(tg.load(binary), {"w": tg.ones(2)})
