@@ -97,6 +97,10 @@ def test_each_pass_shuffles_anew_and_the_seed_repeats_it():
     first, second = (next(iter(loader))[0].tolist() for _ in range(2))
     tg.manual_seed(0)
     assert next(iter(loader))[0].tolist() == first
+    tg.manual_seed(0)
+    batches = iter(loader)                    # the pass's seed is drawn here, as in PyTorch,
+    tg.randn(10)                              # so later draws do not change its order
+    assert next(batches)[0].tolist() == first
     assert first != second and sorted(first) == sorted(second) == list(range(50))
     g = tg.Generator().manual_seed(5)
     seeded = DataLoader(TensorDataset(tg.arange(50)), batch_size=50, shuffle=True, generator=g)

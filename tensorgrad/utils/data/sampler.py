@@ -66,7 +66,11 @@ class RandomSampler(Sampler):
         if n == 0:
             raise ValueError("RandomSampler: the data set is empty, there is nothing to "
                              "sample")
-        rng = _pass_rng(self.generator)
+        # the pass's generator is chosen now, at iter(), as PyTorch draws its seed then;
+        # the indices are drawn as they are consumed
+        return self._indices(_pass_rng(self.generator), n, total)
+
+    def _indices(self, rng, n, total):
         if self.replacement:
             for start in range(0, total, self.CHUNK):
                 yield from rng.integers(n, size=min(self.CHUNK, total - start)).tolist()
