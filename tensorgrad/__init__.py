@@ -14,12 +14,15 @@ one-way, each importing only those before it:
     versions    in-place changes and shared memory
     graph       the Node and the backward pass
     tensor      Tensor and `apply`
+    higher      gradients of gradients: the op table's rules run on tensors
     source      the op table's rules written out as code
     autograd    torch.autograd's names over the engine
     cuda        torch.cuda on a machine without a GPU: is_available() is False
     creation    tensor(), zeros(), randn(), Generator ...
     functional  exp(), cat(), softmax(), cross_entropy() ...
     nn, optim   layers, nn.functional, optimizers
+    serialization  save() and load(): safetensors files, no pickle
+    utils       torch.utils's data (DataLoader ...) and tensorboard (SummaryWriter)
     symbolic    gradients derived with sympy (not imported here: `from tensorgrad import
                 symbolic`; functional fetches its fused ops from it on first use)
     data        the names data set and dataset builders
@@ -36,7 +39,8 @@ from .functional import (all, allclose, cat, exp, flatten, gather, histogram, lo
                          log_softmax, matmul, pow, relu, remainder, roll, sigmoid, softmax,
                          split, sqrt, stack, tanh, topk, tril, triu, where)
 from .tensor import Tensor
-from . import cuda, nn, optim
+from .serialization import load, save
+from . import cuda, nn, optim, utils
 
 # dtypes, by PyTorch's names (numpy dtypes: `tensor.dtype == tensorgrad.float32`)
 float16 = half = _np.dtype(_np.float16)
@@ -61,4 +65,5 @@ __all__ = [
     "triu", "roll", "topk", "gather", "split", "remainder", "pow", "histogram", "softmax",
     "log_softmax", "float16", "half", "float32", "float", "float64", "double",
     "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool", "nn", "optim",
+    "save", "load", "utils",
 ]
