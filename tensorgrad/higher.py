@@ -149,7 +149,8 @@ class Recorded:
 # ufuncs whose result has no gradient (a zero one, almost everywhere): computed on the values
 _CONSTANT_UFUNCS = {np.sign, np.isfinite, np.isnan, np.isinf, np.equal, np.not_equal,
                     np.less, np.less_equal, np.greater, np.greater_equal, np.logical_and,
-                    np.logical_or, np.logical_not, np.bitwise_and, np.bitwise_or, np.invert}
+                    np.logical_or, np.logical_not, np.bitwise_and, np.bitwise_or, np.invert,
+                    np.floor, np.ceil, np.trunc, np.rint}
 
 
 def _reduce(ufunc, a, axis=0, keepdims=False):
@@ -225,6 +226,9 @@ _FUNCTIONS = {
     np.zeros_like: _zeros_like,
     np.put_along_axis: _put_along_axis,
     np.concatenate: _concatenate,
+    np.roll: lambda a, shift, axis=None: Recorded(apply(ops.Roll, a.t, shifts=shift, dims=axis)),
+    np.tril: lambda a, k=0: Recorded(apply(ops.Tril, a.t, diagonal=k)),
+    np.triu: lambda a, k=0: Recorded(apply(ops.Triu, a.t, diagonal=k)),
     np.argmax: lambda a, axis=None: np.argmax(values(a), axis=axis),
     np.argmin: lambda a, axis=None: np.argmin(values(a), axis=axis),
     np.shape: lambda a: a.shape,
