@@ -209,3 +209,99 @@ def test_fused_ops_have_the_second_derivatives_of_their_formulas():
     unfused = hessian_vector(tensorgrad, unfused_batch_norm, arrays, G, V)
     for a, b in zip(fused[0] + fused[1], unfused[0] + unfused[1]):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_layer_norm_has_the_second_derivatives_of_its_formula():
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal((4, 5)), rng.standard_normal(5), rng.standard_normal(5)]
+    G = rng.standard_normal((4, 5))
+    V = [rng.standard_normal(a.shape) for a in arrays]
+
+    def unfused(lib, x, w, b):
+        mean = x.mean(-1, keepdim=True)
+        var = x.var(-1, keepdim=True, unbiased=False)
+        return (x - mean) * (var + 1e-5) ** -0.5 * w + b
+
+    fused = hessian_vector(tensorgrad, lambda lib, x, w, b: lib.nn.functional.layer_norm(
+        x, (5,), w, b), arrays, G, V)
+    composed = hessian_vector(tensorgrad, unfused, arrays, G, V)
+    for a, b in zip(fused[0] + fused[1], composed[0] + composed[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+
+
+# ---------------------------------------------------------------- autograd.functional
+
+A = np.random.default_rng(6).standard_normal((3, 4))
+
+
+def two_in_one_out(lib):
+    return lambda x, y: (lib.tensor(A) @ x).tanh() * y
+
+
+def scalar_of(lib):
+    return lambda x: ((lib.tensor(A) @ x).tanh() ** 2).sum() + x.exp().sum()
+
+
+def flat(result):
+    """Every tensor in a (nested) result, as float64 arrays."""
+    if isinstance(result, (tuple, list)):
+        return [a for r in result for a in flat(r)]
+    return [np.array(result.tolist(), np.float64)]
+
+
+FUNCTIONAL = {
+    "vjp": lambda lib, F, x, y, v4, v3: F.vjp(two_in_one_out(lib), (x, y), v3),
+    "jvp": lambda lib, F, x, y, v4, v3: F.jvp(two_in_one_out(lib), (x, y), (v4, v3)),
+    "jacobian": lambda lib, F, x, y, v4, v3: F.jacobian(two_in_one_out(lib), (x, y)),
+    "jacobian-single": lambda lib, F, x, y, v4, v3: F.jacobian(lambda t: t.exp() * t, x),
+    "hvp": lambda lib, F, x, y, v4, v3: F.hvp(scalar_of(lib), x, v4),
+    "vhp": lambda lib, F, x, y, v4, v3: F.vhp(scalar_of(lib), x, v4),
+    "hessian": lambda lib, F, x, y, v4, v3: F.hessian(scalar_of(lib), x),
+    "hessian-pair": lambda lib, F, x, y, v4, v3: F.hessian(
+        lambda a, b: (a.tanh() * b[:4]).sum() * b.sum(), (x, lib.cat([y, y]))),
+}
+
+
+@pytest.mark.parametrize("name", FUNCTIONAL)
+def test_autograd_functional_matches_pytorch(name):
+    torch = pytest.importorskip("torch")
+    import torch.autograd.functional as TF
+    from tensorgrad.autograd import functional as AF
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(4), rng.standard_normal(3), rng.standard_normal(4),
+              rng.standard_normal(3)]
+    ours = FUNCTIONAL[name](tensorgrad, AF, *map(tensorgrad.tensor, arrays))
+    theirs = FUNCTIONAL[name](torch, TF, *map(torch.tensor, arrays))
+    for a, b in zip(flat(ours), flat(theirs), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_hvp_matches_finite_differences_of_gradients():
+    from tensorgrad.autograd import functional as AF
+    rng = np.random.default_rng(8)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+
+    def gradient(at):
+        t = tensorgrad.tensor(at, requires_grad=True)
+        return np.array(autograd.grad(scalar_of(tensorgrad)(t), t)[0].tolist())
+
+    _, hv = AF.hvp(scalar_of(tensorgrad), tensorgrad.tensor(x), tensorgrad.tensor(v))
+    eps = 1e-6
+    numeric = (gradient(x + eps * v) - gradient(x - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(hv.tolist(), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_functional_refusals_name_the_function():
+    from tensorgrad.autograd import functional as AF
+    x = tensorgrad.tensor([1.0, 2.0], dtype=tensorgrad.float64)
+    with pytest.raises(RuntimeError, match="vjp: v can be omitted only when every output"):
+        AF.vjp(lambda t: t * 2, x)
+    with pytest.raises(RuntimeError, match="hvp: the function must return a tensor with a "
+                                           "single element"):
+        AF.hvp(lambda t: t * 2, x, x)
+    with pytest.raises(RuntimeError, match=r"jacobian: the output does not depend on an input "
+                                           r"\(shape \(2,\)\), and strict=True"):
+        AF.jacobian(lambda a, b: a * 2, (x, x), strict=True)
+    with pytest.raises(TypeError, match="jvp: inputs must hold floating-point values"):
+        AF.jvp(lambda t: t, tensorgrad.tensor([1, 2]), tensorgrad.tensor([1, 2]))

@@ -11,13 +11,14 @@ import contextlib
 import functools
 import weakref
 
-from .grad_mode import (AnomalyWarning, _keeping_values, detect_anomaly, enable_grad,
+from ..grad_mode import (AnomalyWarning, _keeping_values, detect_anomaly, enable_grad,
                         is_grad_enabled, keep_grads, no_grad, set_grad_enabled)
-from . import higher
-from .graph import Node, backpropagate, topological_order
-from .higher import grad
+from .. import higher
+from ..graph import Node, backpropagate, topological_order
+from ..higher import grad
+from . import functional
 
-__all__ = ["AnomalyWarning", "Node", "backward", "detect_anomaly", "enable_grad", "grad",
+__all__ = ["AnomalyWarning", "Node", "backward", "detect_anomaly", "enable_grad", "functional", "grad",
            "is_grad_enabled", "keep_grads", "no_grad", "set_grad_enabled", "topological_order"]
 
 
