@@ -22,8 +22,8 @@ import numpy as np
 
 from . import ops
 from .arrays import normalize_dims
-from .grad_mode import enable_grad
-from .graph import backpropagate, deliver, rule_arguments
+from .grad_mode import _keeping_grads, enable_grad
+from .graph import backpropagate, deliver, rule_arguments, topological_order
 from .tensor import Tensor, _binary, _constant, apply, unary
 
 
@@ -273,8 +273,13 @@ def run(roots, retain_graph, create_graph, only=None):
     with enable_grad():
         roots = {node: Recorded(g if isinstance(g, Tensor) else Tensor._wrap(g, None))
                  for node, g in roots.items()}
-        return backpropagate(roots, retain_graph, only=only, rule=recorded_rule,
-                             store=deliver_recorded)
+        got = backpropagate(roots, retain_graph, only=only, rule=recorded_rule,
+                            store=deliver_recorded)
+    if _keeping_grads[-1]:                  # keep_grads() kept each node's gradient: as values
+        for node in {n for root in roots for n in topological_order(root)}:
+            if isinstance(node.grad, Recorded):
+                node.grad = node.grad.t._data
+    return got
 
 
 def backward_into(roots, retain_graph, create_graph, inputs, name):

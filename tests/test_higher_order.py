@@ -305,3 +305,19 @@ def test_functional_refusals_name_the_function():
         AF.jacobian(lambda a, b: a * 2, (x, x), strict=True)
     with pytest.raises(TypeError, match="jvp: inputs must hold floating-point values"):
         AF.jvp(lambda t: t, tensorgrad.tensor([1, 2]), tensorgrad.tensor([1, 2]))
+
+
+# ---------------------------------------------------------------- the example
+
+def test_the_second_order_example_converges_and_its_hvp_check_holds(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "second_order.py"
+    spec = importlib.util.spec_from_file_location("second_order", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    newton, descent, hv, numeric = example.main(["--steps", "6", "--out", str(tmp_path / "g.svg")])
+    assert abs(newton[-1] - newton[-2]) < 1e-12          # Newton converged (quadratically)
+    assert descent[-1] > newton[-1] + 1e-3               # gradient descent is still on its way
+    np.testing.assert_allclose(hv.numpy(), numeric.numpy(), rtol=1e-6, atol=1e-9)
+    assert "Hessian-vector product" in capsys.readouterr().out
