@@ -321,3 +321,14 @@ def test_the_second_order_example_converges_and_its_hvp_check_holds(tmp_path, ca
     assert descent[-1] > newton[-1] + 1e-3               # gradient descent is still on its way
     np.testing.assert_allclose(hv.numpy(), numeric.numpy(), rtol=1e-6, atol=1e-9)
     assert "Hessian-vector product" in capsys.readouterr().out
+
+
+def test_retain_graph_false_with_create_graph_lets_go_as_in_pytorch():
+    for lib in both():
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = (x.exp() * x).sum()
+        (g,) = lib.autograd.grad(y, x, create_graph=True, retain_graph=False)
+        with pytest.raises(RuntimeError):
+            y.backward()
+        with pytest.raises(RuntimeError):              # g's graph goes through y's, let go
+            lib.autograd.grad(g.sum(), x)
