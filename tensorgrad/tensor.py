@@ -973,9 +973,14 @@ class Tensor:
         return counts / counts.sum(dim, keepdim=True)
 
     def log_softmax(self, dim):
-        """log(softmax(x)) along `dim`, computed as x - logsumexp(x) (no overflow)."""
+        """log(softmax(x)) along `dim`, computed as (x - m) - log(sum(exp(x - m))) with m the
+        max (outside the graph, as in softmax): no overflow, and for logits so large that
+        adding log(sum) to m would lose it (|x| > 1e16), the log-sum survives, as in PyTorch."""
         x, dim = self._along(dim, "log_softmax")
-        return x - x.logsumexp(dim, keepdim=True)
+        m = Tensor._wrap(x._data, None).max(dim, keepdim=True).values
+        m = where(m.abs() < math.inf, m, 0)              # rows of -inf: no shift (tensor
+        shifted = x - m                                  # ops, which generated code repeats)
+        return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
     def _along(self, dim, name):
         """The tensor (floating point) and the dim its probabilities run along, checked."""

@@ -1,5 +1,6 @@
 """Generated code (tensorgrad.codegen): the backward pass as numpy source, and the compiled
 step. References: the engine's own gradients (bit for bit), and eager runs of the same step."""
+import math
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import sympy
 import tensorgrad as torch
 import tensorgrad.nn.functional as F
 from tensorgrad import codegen, viz
+from tensorgrad.autograd import keep_grads
 from tensorgrad.symbolic import fused_op
 
 
@@ -396,3 +398,29 @@ def test_compiled_step_updates_batchnorm_running_stats_like_eager(first):
         for p, q in zip(models[0].parameters(), models[1].parameters()):
             assert np.array_equal(p.grad.numpy(), q.grad.numpy())
     assert compiled.last == "compiled"
+
+
+@pytest.mark.parametrize("index", [(slice(1, None),), (slice(None, 3),), (slice(1, 3),),
+                                   (slice(None, None, 2),), (slice(1, None, 2),),
+                                   (slice(None), slice(2, None)), (1, slice(1, None)),
+                                   (slice(-3, -1),)], ids=str)
+def test_slices_are_written_as_they_index(index):
+    """A slice with a start is written `1:`, never `1` (which would index one row)."""
+    with keep_grads():
+        x = torch.randn(4, 5, requires_grad=True)
+        part = x[index]
+        loss = (part * torch.randn(*part.shape)).sum()
+    assert_bit_exact(codegen.generate(loss), loss)
+
+
+def test_numbers_that_are_not_finite_are_written_as_numpys_names():
+    """A comparison with inf made outside the graph is computed again as np.less(x, np.inf)."""
+    W = torch.randn(4, 3, requires_grad=True)
+    step = codegen.compile(lambda x: ((x @ W) * (x[:, :3] < math.inf)).sum())
+    x = torch.randn(5, 4)
+    for _ in range(3):
+        W.grad = None
+        step(x)
+    assert step.last == "compiled", step.explain()
+    sources = [e.program.source for e in step.programs.values() if e.program is not None]
+    assert any("np.less(const, np.inf)" in source for source in sources)

@@ -13,6 +13,14 @@ from .rules import CodegenError, forward_source
 _ALLOCATE = {"zeros", "ones", "zeros_like", "ones_like", "empty", "full", "copy", "array"}
 
 
+def python_literal(value):
+    """A Python value as source: repr, but infinities and NaN as numpy's names (`inf` is
+    not a name the generated code has)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return "np.nan" if np.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
+    return repr(value)
+
+
 class _SumForm(ast.NodeTransformer):
     """Sums written `x.sum(axis=..., keepdims=...)` in standalone code, which is read, and
     `np.add.reduce(x, axis=..., keepdims=...)` in compiled code, which is run: the same
@@ -227,7 +235,7 @@ class Emitter:
         names = {what: self.const(a, what) for what, a in arguments.items()
                  if isinstance(a, np.ndarray)}
         values = [names[what] if what in names else
-                  repr(a) if isinstance(a, (str, int, float, bool, type(None))) else
+                  python_literal(a) if isinstance(a, (str, int, float, bool, type(None))) else
                   self.globals_name(a, what) for what, a in arguments.items()]
         text = f"{self.globals_name(check, check.__name__)}({', '.join(values)})"
         if text in self.prologue or text in self.lines:
@@ -274,7 +282,7 @@ class Emitter:
             expr = f"{self.const(source)}.astype(np.{dtype})"
         else:
             ufunc, a, b = parts
-            b = self.const(b) if isinstance(b, np.ndarray) else repr(b)
+            b = self.const(b) if isinstance(b, np.ndarray) else python_literal(b)
             expr = f"np.{ufunc.__name__}({self.const(a)}, {b})"
         name = self.fresh("const")
         self.derived[id(array)] = name
@@ -293,10 +301,9 @@ class Emitter:
                 parts.append("...")
             elif isinstance(item, slice) and as_value:   # `:` is written only in brackets
                 parts.append(f"slice({item.start}, {item.stop}, {item.step})")
-            elif isinstance(item, slice):
-                parts.append(":".join("" if v is None else str(v)
-                                      for v in (item.start, item.stop, item.step)).rstrip(":")
-                             or ":")
+            elif isinstance(item, slice):                # 1: stays 1:, never the index 1
+                start, stop = ("" if v is None else str(v) for v in (item.start, item.stop))
+                parts.append(f"{start}:{stop}" + ("" if item.step is None else f":{item.step}"))
             elif isinstance(item, (int, np.integer)):
                 parts.append(str(int(item)))
             else:
