@@ -25,7 +25,8 @@ CODE = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 # own table, so a module named in one of these `__all__` lists (nn.functional, utils.data)
 # is covered by being in this list itself, not by a row.
 NAMESPACES = ["torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim",
-              "torch.autograd", "torch.cuda", "torch.utils", "torch.utils.data",
+              "torch.autograd", "torch.autograd.functional", "torch.cuda", "torch.utils",
+              "torch.utils.data",
               "torch.utils.tensorboard"]
 # The classes whose public attributes (methods and properties) must each have a row.
 CLASSES = ["torch.Tensor", "torch.nn.Module", "torch.optim.Optimizer", "torch.Generator"]
@@ -175,11 +176,11 @@ def test_a_name_added_without_a_row_fails(monkeypatch):
 
 
 def test_a_module_added_without_a_place_fails(monkeypatch):
-    monkeypatch.setattr(tensorgrad.autograd, "functional", tensorgrad.nn.init, raising=False)
+    monkeypatch.setattr(tensorgrad.autograd, "extras", tensorgrad.nn.init, raising=False)
     monkeypatch.setattr(tensorgrad.autograd, "__all__",
-                        tensorgrad.autograd.__all__ + ["functional"])
+                        tensorgrad.autograd.__all__ + ["extras"])
     assert len(unplaced_modules()) == 1
-    assert unplaced_modules()[0].startswith("tensorgrad.autograd.functional is a module")
+    assert unplaced_modules()[0].startswith("tensorgrad.autograd.extras is a module")
 
 
 # ---------------------------------------------------------------- the code runs
