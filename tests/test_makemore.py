@@ -187,3 +187,31 @@ def test_the_example_script_and_module_entry_point(tmp_path):
 def test_cross_entropy_used_for_evaluation_is_stable_on_huge_logits():
     logits = tg.tensor([[1e4, 0.0, -1e4]])
     assert np.isfinite(F.cross_entropy(logits, tg.tensor([2])).item())
+
+
+@pytest.mark.parametrize("high", [182_625, 2**31 + 1, 3 * 2**30])
+def test_one_draw_of_k_batches_is_k_draws_of_one(high):
+    # what Batches relies on, for ranges that reject few and about half of numpy's draws
+    one, many = tg.Generator().manual_seed(3), tg.Generator().manual_seed(3)
+    chunk = tg.randint(0, high, (7 * 32,), generator=one).numpy()
+    steps = np.concatenate([tg.randint(0, high, (32,), generator=many).numpy()
+                            for _ in range(7)])
+    np.testing.assert_array_equal(chunk, steps)
+    assert one.get_state() == many.get_state()
+
+
+def test_batches_are_the_per_step_draws_and_sync_follows_them():
+    X = tg.arange(3 * 5000).view(5000, 3)
+    Y = tg.arange(5000) * 2
+    chunked, stepped = tg.Generator().manual_seed(9), tg.Generator().manual_seed(9)
+    batches = makemore.Batches(chunked, X, Y, 32, steps=25, chunk=10)
+    for step in range(25):
+        if step in (7, 10, 18):                 # mid-chunk, at a chunk's end, mid-chunk
+            batches.sync()
+            assert chunked.get_state() == stepped.get_state()
+        Xb, Yb = batches.next()
+        ix = tg.randint(0, 5000, (32,), generator=stepped)
+        np.testing.assert_array_equal(Xb.numpy(), X[ix].numpy())
+        np.testing.assert_array_equal(Yb.numpy(), Y[ix].numpy())
+    batches.sync()
+    assert chunked.get_state() == stepped.get_state()
