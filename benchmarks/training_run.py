@@ -180,9 +180,10 @@ PARTS = ("draw the batch", "forward + backward", "loss.item()", "optimizer step"
          "bookkeeping")
 
 
-def breakdown(mode, steps, warmup=200):
-    """Microseconds per step of each part of makemore's loop, in `mode`, measured over
-    `steps` steps after `warmup` (no evaluations: their cost is per run, see above)."""
+def breakdown(mode, steps, warmup=200, round_steps=100):
+    """Seconds spent in each part of makemore's loop, in `mode`, over `steps` steps after
+    `warmup` (no evaluations: their cost is per run, see above); a generator that yields
+    the totals so far after every `round_steps` steps, so that modes can take turns."""
     args = makemore.parse_args(["--steps", str(steps + warmup), "--backward", mode,
                                 "--no-progress"])
     words, itos, splits = makemore.load_splits(args)
@@ -221,12 +222,14 @@ def breakdown(mode, steps, warmup=200):
             if step >= warmup:
                 for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                     totals[part] += seconds
-    assert mode != "compiled" or compiled.last == "compiled", compiled.explain()
-    return {part: seconds / steps * 1e6 for part, seconds in totals.items()}
+            if done % round_steps == 0:
+                assert mode != "compiled" or compiled.last == "compiled", compiled.explain()
+                yield totals
 
 
-def tuned_breakdown(steps, warmup=200):
-    """The same parts for the tuned loop (its step includes the optimizer's update)."""
+def tuned_breakdown(steps, warmup=200, round_steps=100):
+    """The same parts for the tuned loop (its step includes the optimizer's update), also
+    a generator yielding after every `round_steps` steps."""
     words = load_words(None)
     stoi, _ = vocabulary(words)
     X, Y = build_dataset(split_words(words)[0], 3, stoi)
@@ -235,14 +238,13 @@ def tuned_breakdown(steps, warmup=200):
     clock, total, losses = time.perf_counter, dict.fromkeys(PARTS, 0.0), []
     n = steps + warmup
     with np.errstate(all="ignore"):
-        for start in range(0, n, loop.chunk):
+        for start in range(0, n, loop.chunk):     # (round_steps divides the chunk)
             t0 = clock()
             k = min(loop.chunk, n - start)
             ix = loop.rng.integers(0, len(X), size=(k, 32))
             Xs, Ys = X[ix], Y[ix]
             t1 = clock()
-            if start >= warmup:
-                total["draw the batch"] += t1 - t0
+            total["draw the batch"] += (t1 - t0) * steps / n      # spread over all steps
             for i in range(k):
                 t1 = clock()
                 loss = loop.step(Xs[i], Ys[i], 0.1)
@@ -252,7 +254,8 @@ def tuned_breakdown(steps, warmup=200):
                 if start + i >= warmup:
                     total["forward + backward"] += t2 - t1
                     total["bookkeeping"] += t3 - t2
-    return {part: seconds / steps * 1e6 for part, seconds in total.items()}
+                if (start + i + 1) % round_steps == 0:
+                    yield total
 
 
 def main():
@@ -285,10 +288,15 @@ def main():
           "final losses,\n  samples, loss curve, step graph); training: the loop alone, "
           "evaluations included")
 
-    print(f"\none step, microseconds, measured over {args.breakdown_steps} steps")
-    parts = {"compiled": breakdown("compiled", args.breakdown_steps),
+    print(f"\none step, microseconds, measured over {args.breakdown_steps} steps of each, in "
+          "turns of 100 steps")
+    loops = {"compiled": breakdown("compiled", args.breakdown_steps),
              "autograd": breakdown("autograd", args.breakdown_steps),
              "tuned": tuned_breakdown(args.breakdown_steps)}
+    for totals in zip(*loops.values()):                 # one round of each loop in turn
+        pass
+    parts = {mode: {part: seconds / args.breakdown_steps * 1e6 for part, seconds in t.items()}
+             for mode, t in zip(loops, totals)}
     print(f"  {'':20s}" + "".join(f"{mode:>10s}" for mode in parts))
     for part in PARTS + ("total",):
         row = [sum(p.values()) if part == "total" else p[part] for p in parts.values()]
