@@ -215,3 +215,29 @@ def test_batches_are_the_per_step_draws_and_sync_follows_them():
         np.testing.assert_array_equal(Yb.numpy(), Y[ix].numpy())
     batches.sync()
     assert chunked.get_state() == stepped.get_state()
+
+
+def test_the_benchmarks_tuned_loop_computes_autograds_step():
+    # benchmarks/training_run.py's reference must train the same model, or its ratios mean
+    # nothing: one step's loss, gradients and running statistics against autograd's
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from lecture_step import forward
+    from training_run import TunedTraining
+    loop = TunedTraining(27, 3, 10, 200, 32, seed=4)
+    rng = np.random.default_rng(5)
+    Xb, Yb = rng.integers(0, 27, (32, 3)), rng.integers(0, 27, 32)
+    order = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+    P = [tg.tensor(loop.p[name].copy(), requires_grad=True) for name in order]
+    loss = forward(tg, P, tg.tensor(Xb), tg.tensor(Yb))
+    loss.backward()
+    hpre = (P[0].detach()[tg.tensor(Xb)].view(32, -1) @ P[1].detach() + P[2].detach()).numpy()
+    before = {name: loop.p[name].copy() for name in order}
+    tuned_loss = loop.step(Xb, Yb, lr=0.5)
+    assert tuned_loss == pytest.approx(loss.item(), rel=1e-5)
+    for name, p in zip(order, P):
+        np.testing.assert_allclose(loop.g[name], p.grad.numpy(), rtol=1e-3, atol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_allclose(loop.p[name], before[name] - 0.5 * p.grad.numpy(),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(loop.running_mean, 0.1 * hpre.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loop.running_var, 0.9 + 0.1 * hpre.var(0, ddof=1), rtol=1e-5)
