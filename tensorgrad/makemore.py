@@ -27,7 +27,7 @@ import numpy as np
 
 from . import __version__, functional as F
 from .autograd import keep_grads, no_grad
-from .creation import Generator, multinomial, randint, randn, tensor, zeros_like
+from .creation import Generator, from_numpy, multinomial, randint, randn, tensor, zeros_like
 from .data import DataError, build_dataset, fingerprint, load_words, split_words, vocabulary
 from .nn import BatchNorm1d, Embedding, Linear, Module
 from .optim import SGD
@@ -509,6 +509,52 @@ def loss_and_gradients(run, compiled, Xb, Yb):
     return autograd_step(run.model, Xb, Yb)
 
 
+class Batches:
+    """The training batches, drawn from `generator` as one `randint` per step would draw
+    them, but in chunks of up to `chunk` steps: one draw and two gathers per chunk instead
+    of per step (in the default run they cost more than the optimizer's step).
+
+    The numbers are the same: numpy draws int64s below 2**32 from 32-bit halves of the
+    generator's 64-bit outputs and keeps an unused half in the generator's state, so one
+    draw of k * 32 integers gives the same integers, and leaves the same state, as k draws
+    of 32 (tests/test_makemore.py checks, with ranges that reject many draws too).
+    `sync()` puts the generator in the state it would have after the batches handed out so
+    far (for a checkpoint) and forgets the rest of the chunk.
+    """
+
+    def __init__(self, generator, X, Y, batch_size, steps, chunk=1000):
+        self.g, self.X, self.Y, self.batch_size = generator, X, Y, batch_size
+        self.steps, self.chunk = steps, chunk      # steps: how many batches are left at most
+        self.pieces, self.start = [], None
+
+    def next(self):
+        """The next batch (Xb, Yb): views of the chunk's rows."""
+        if not self.pieces:
+            self._draw()
+        self.handed += 1
+        return self.pieces.pop()
+
+    def _draw(self):
+        k = max(1, min(self.chunk, self.steps))
+        self.steps -= k
+        self.start, self.handed = self.g.get_state(), 0
+        ix = randint(0, self.X.shape[0], (k * self.batch_size,), generator=self.g)
+        X, Y = self.X[ix].numpy(), self.Y[ix].numpy()           # (k * B, ...), (k * B,)
+        B = self.batch_size
+        self.pieces = [(from_numpy(X[i:i + B]), from_numpy(Y[i:i + B]))
+                       for i in range((k - 1) * B, -1, -B)]    # popped from the end
+
+    def sync(self):
+        """Set the generator's state to follow the batches handed out, no further."""
+        if self.start is None:
+            return
+        self.g.set_state(self.start)
+        if self.handed:
+            randint(0, self.X.shape[0], (self.handed * self.batch_size,), generator=self.g)
+        self.steps += len(self.pieces)
+        self.pieces, self.start = [], None
+
+
 def progress_line(step, steps, loss, val, lr, seconds, steps_run):
     """One line of progress, for logs (when stdout is not a terminal)."""
     rate = f"{steps_run / seconds:,.0f} steps/s" if seconds > 0 else "-"
@@ -529,14 +575,14 @@ def train_steps(run, Xtr, Ytr, Xval, Yval):
                dynamic_ncols=True, mininterval=0.5)
     log = bar.disable and not args.no_progress     # lines instead of a bar (not a terminal)
     val = run.val_curve[-1][1] if run.val_curve else float("nan")
+    batches = Batches(run.g, Xtr, Ytr, args.batch_size, args.steps - first)
     # numpy's warnings are silenced: a loss that is not finite is reported below, in a line
     with stop_requests() as stop, np.errstate(all="ignore"):
         try:
             for step in range(first, args.steps):
                 if stop:
                     break
-                ix = randint(0, Xtr.shape[0], (args.batch_size,), generator=run.g)
-                loss = loss_and_gradients(run, compiled, Xtr[ix], Ytr[ix]).item()
+                loss = loss_and_gradients(run, compiled, *batches.next()).item()
                 if not math.isfinite(loss):        # stop before the update spreads it
                     raise RunError(f"the training loss is {loss} at step {step + 1}: the model "
                                    f"diverged (is lr {optimizer.lr:g} too high?); training "
@@ -555,6 +601,7 @@ def train_steps(run, Xtr, Ytr, Xval, Yval):
                                             time.perf_counter() - start, done - first),
                               flush=True)
                 if done % args.save_every == 0 and done < args.steps:
+                    batches.sync()
                     try:
                         run.save()
                     except WriteError as e:        # train on: the next save may succeed
@@ -562,6 +609,7 @@ def train_steps(run, Xtr, Ytr, Xval, Yval):
                 bar.update()
         finally:
             bar.close()
+            batches.sync()
         if optimizer.steps > first:
             run.save()
     return stop[0] if stop else None

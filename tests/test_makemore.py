@@ -187,3 +187,57 @@ def test_the_example_script_and_module_entry_point(tmp_path):
 def test_cross_entropy_used_for_evaluation_is_stable_on_huge_logits():
     logits = tg.tensor([[1e4, 0.0, -1e4]])
     assert np.isfinite(F.cross_entropy(logits, tg.tensor([2])).item())
+
+
+@pytest.mark.parametrize("high", [182_625, 2**31 + 1, 3 * 2**30])
+def test_one_draw_of_k_batches_is_k_draws_of_one(high):
+    # what Batches relies on, for ranges that reject few and about half of numpy's draws
+    one, many = tg.Generator().manual_seed(3), tg.Generator().manual_seed(3)
+    chunk = tg.randint(0, high, (7 * 32,), generator=one).numpy()
+    steps = np.concatenate([tg.randint(0, high, (32,), generator=many).numpy()
+                            for _ in range(7)])
+    np.testing.assert_array_equal(chunk, steps)
+    assert one.get_state() == many.get_state()
+
+
+def test_batches_are_the_per_step_draws_and_sync_follows_them():
+    X = tg.arange(3 * 5000).view(5000, 3)
+    Y = tg.arange(5000) * 2
+    chunked, stepped = tg.Generator().manual_seed(9), tg.Generator().manual_seed(9)
+    batches = makemore.Batches(chunked, X, Y, 32, steps=25, chunk=10)
+    for step in range(25):
+        if step in (7, 10, 18):                 # mid-chunk, at a chunk's end, mid-chunk
+            batches.sync()
+            assert chunked.get_state() == stepped.get_state()
+        Xb, Yb = batches.next()
+        ix = tg.randint(0, 5000, (32,), generator=stepped)
+        np.testing.assert_array_equal(Xb.numpy(), X[ix].numpy())
+        np.testing.assert_array_equal(Yb.numpy(), Y[ix].numpy())
+    batches.sync()
+    assert chunked.get_state() == stepped.get_state()
+
+
+def test_the_benchmarks_tuned_loop_computes_autograds_step():
+    # benchmarks/training_run.py's reference must train the same model, or its ratios mean
+    # nothing: one step's loss, gradients and running statistics against autograd's
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from lecture_step import forward
+    from training_run import TunedTraining
+    loop = TunedTraining(27, 3, 10, 200, 32, seed=4)
+    rng = np.random.default_rng(5)
+    Xb, Yb = rng.integers(0, 27, (32, 3)), rng.integers(0, 27, 32)
+    order = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+    P = [tg.tensor(loop.p[name].copy(), requires_grad=True) for name in order]
+    loss = forward(tg, P, tg.tensor(Xb), tg.tensor(Yb))
+    loss.backward()
+    hpre = (P[0].detach()[tg.tensor(Xb)].view(32, -1) @ P[1].detach() + P[2].detach()).numpy()
+    before = {name: loop.p[name].copy() for name in order}
+    tuned_loss = loop.step(Xb, Yb, lr=0.5)
+    assert tuned_loss == pytest.approx(loss.item(), rel=1e-5)
+    for name, p in zip(order, P):
+        np.testing.assert_allclose(loop.g[name], p.grad.numpy(), rtol=1e-3, atol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_allclose(loop.p[name], before[name] - 0.5 * p.grad.numpy(),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(loop.running_mean, 0.1 * hpre.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loop.running_var, 0.9 + 0.1 * hpre.var(0, ddof=1), rtol=1e-5)
