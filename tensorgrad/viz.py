@@ -19,6 +19,7 @@ a system package (`apt-get install graphviz`, `brew install graphviz`, ...).
 import functools
 import html
 import os
+import re
 import shutil
 import subprocess
 import weakref
@@ -121,18 +122,73 @@ def _named_tensors(namespace):
 
 def gradient_formulas(node):
     """The gradient rule of each input of `node` that needs one, as {input: source}: the op
-    table's own rule, written out (`source.gradient_texts`): `g * (1 - out * out)`. An op
-    defined by a formula (tensorgrad.symbolic) shows its derived derivative."""
+    table's own rule, written out (`source.gradient_texts`): `g * (1 - out * out)`. Rules
+    that write into arrays (an index's scatter-add, max's routing) and fused ops (their
+    sympy-derived kernels) show the statements generated code runs for them; an op defined
+    by a formula (tensorgrad.symbolic) shows its derived derivative."""
     texts = gradient_texts(node)
     derived = getattr(node.op, "derivative", {})
     for name, parent in zip(node.op.inputs, node.parents):
         if parent is not None and name not in texts and name in derived:
             texts[name] = f"g * ({derived[name]})"
+    names = input_names(node.op, len(node.parents))
+    missing = [i for i, p in enumerate(node.parents) if p is not None and names[i] not in texts]
+    if missing:
+        texts.update(_generated_rules(node, names, missing))
+    return {name: texts[name] for name in names if name in texts}      # in input order
+
+
+def fused_forward(node):
+    """The statements of a fused op's derived forward, as generated code writes them (the
+    names its gradient rules read: `logprobs`, `bnraw`), or [] for other ops."""
+    if not hasattr(node.op, "fused"):
+        return []
+    from .codegen.emitter import Emitter
+    from .codegen.rules import forward_source
+    e = Emitter({}, standalone=True)
+    try:
+        result = forward_source(e, node, input_names(node.op, len(node.parents)))
+    except Exception:                       # noqa: BLE001 (a drawing never fails on a formula)
+        return []
+    return e.lines + [f"out = {result}"]
+
+
+def _generated_rules(node, names, which):
+    """{input name: source} of the gradient rules generated code writes for inputs `which`
+    (codegen's form: its statements, then the gradient's expression, joined by '; ')."""
+    from .codegen.emitter import Emitter
+    from .codegen.rules import forward_source, grad_source
+    e, texts = Emitter({}, standalone=True), {}
+    try:
+        if hasattr(node.op, "fused"):       # its rules read what its forward computed
+            forward_source(e, node, names)
+        for i in which:
+            e.lines.clear()
+            result = e.rewrite(grad_source(e, node, i, "g", "out", names))
+            texts[names[i]] = "; ".join([line.split("  #")[0].rstrip() for line in e.lines]
+                                        + [result])
+    except Exception:                       # noqa: BLE001 (a drawing never fails on a formula)
+        pass
     return texts
 
 
+def rule_statements(name, text):
+    """A gradient rule as statements that end by setting `d<name>`: `dx = g * out`. A rule
+    that fills an array it made (`dx_scatter = np.zeros(...); np.add.at(dx_scatter, ...)`)
+    fills `d<name>` itself."""
+    *before, result = text.split("; ")
+    target = f"d{name}"
+    if result.isidentifier() and any(s.startswith(f"{result} = ") for s in before):
+        word = re.compile(rf"\b{re.escape(result)}\b")
+        return "; ".join(word.sub(target, s) for s in before)
+    return "; ".join(before + [f"{target} = {result}"])
+
+
 def input_names(op, count):
-    """The names of an op's inputs ("a", "b" for `grad_a`, `grad_b`), or their positions."""
+    """The names of an op's inputs ("a", "b" for `grad_a`, `grad_b`; "xs[0]", "xs[1]" for
+    cat's list `xs`), or their positions."""
+    if op.variadic:
+        return [f"{op.inputs[0]}[{k}]" for k in range(count)]
     names = list(op.inputs)
     return names if len(names) == count else [str(i) for i in range(count)]
 
@@ -231,15 +287,19 @@ def _row(text, color=None, size=None):
 
 def _op_label(node, formulas):
     """The label of an op's ellipse: its name, attributes and formula; each input's gradient
-    rule (g is the gradient arriving at the output)."""
+    rule (g is the gradient arriving at the output). A fused op shows its derived forward
+    and gradients, a statement a line."""
     op, attrs = node.op, node.attrs
     title = html.escape(_op_title(op, attrs))
     if not formulas:
         return f"<<B>{title}</B>>"
     title = f"<B>{title}{GAP}</B>{html.escape(f'out = {op.formula}')}" if op.formula \
         else f"<B>{title}</B>"
-    rules = gradient_formulas(node)
-    shown = [f"d{name} = {text}" for name, text in rules.items()]
+    shown = [rule_statements(name, text) for name, text in gradient_formulas(node).items()]
+    forward = fused_forward(node)
+    if forward:                             # long: one statement a line
+        lines = [title] + [html.escape(line) for line in forward + shown]
+        return f"<{'<BR/>'.join(lines)}>"
     return f"<{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}>" if shown else f"<{title}>"
 
 

@@ -422,3 +422,55 @@ def test_fused_ops_are_titled_with_their_numbers_only():
     y = bn(tg.randn(8, 4, requires_grad=True))
     source = viz.draw(y).source
     assert "batch_norm(eps=1e-05)" in source and "_axes_" not in source
+
+
+# ---------------------------------------------------------------- every op's gradient rule
+
+def run_rule(node, name, values):
+    """Run the drawn gradient rule of input `name` of `node` on `values` ({name: array})."""
+    statements = viz.rule_statements(name, viz.gradient_formulas(node)[name])
+    scope = {"np": np, "dxs": [None, None], **values}
+    exec(statements, scope)
+    return eval(f"d{name}", scope)
+
+
+SLICE_BUG = pytest.mark.xfail(strict=True, reason="codegen's Emitter.index writes x[1:] as x[1]")
+
+
+@pytest.mark.parametrize("example", ["rows and columns", "repeated rows",
+                                  pytest.param("slice", marks=SLICE_BUG), "max", "min", "cat"])
+def test_rules_that_write_into_arrays_are_drawn_as_the_statements_that_run(example):
+    x = tg.tensor(np.random.default_rng(0).standard_normal((5, 3)), requires_grad=True)
+    rows = np.array([0, 2, 2, 4, 2])
+    y = {"rows and columns": lambda: x[rows, rows % 3], "repeated rows": lambda: x[rows],
+         "slice": lambda: x[1:], "max": lambda: x.max(1).values,
+         "min": lambda: x.min(0, keepdim=True).values,
+         "cat": lambda: tg.cat([x * 2, x], 1)}[example]()
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    (y * tg.tensor(g)).sum().backward()
+    node, values = y.grad_fn, {"g": g, "x": x.numpy(), "out": y.numpy(), "index": rows}
+    if example == "cat":                  # dxs[1] only: dxs[0] arrives through the product
+        values["xs"] = [x.numpy() * 2, x.numpy()]
+        got = run_rule(node, "xs[1]", values)
+        np.testing.assert_allclose(got, g[:, 3:])
+        np.testing.assert_allclose(run_rule(node, "xs[0]", values) * 2 + got, x.grad.numpy())
+        return
+    if example == "rows and columns":
+        values["index_2"] = rows % 3
+    np.testing.assert_allclose(run_rule(node, "x", values), x.grad.numpy(), rtol=1e-6)
+    label = node_line(viz.draw(y), f"<B>{node.op.name}")
+    assert "dx = np.zeros" in label
+
+
+def test_fused_ops_show_their_derived_forward_and_gradients():
+    logits = tg.randn(4, 3, requires_grad=True)
+    loss = tg.nn.functional.cross_entropy(logits, tg.tensor([0, 1, 2, 0]))
+    label = node_line(viz.draw(loss), "<B>cross_entropy")
+    assert "logprobs = logits - lse" in label
+    assert "dlogits = g.reshape((1, 1)) * (np.exp(logprobs) - target) / 4" in label
+    bn = tg.nn.BatchNorm1d(3)
+    label = node_line(viz.draw(bn(tg.randn(8, 3, requires_grad=True))), "<B>batch_norm")
+    assert "bnraw = bnvar_inv * bndiff" in label
+    for rule in ("dhprebn = bngain * bnvar_inv * (g - g.sum(", "dbngain = (bnraw * g).sum(",
+                 "dbnbias = g.sum("):
+        assert rule in label, rule
