@@ -20,6 +20,9 @@ from .versions import check_unshared, memory_owner, note_inplace_change, note_sh
 from .checks import NUMBER_KINDS, as_dtype, int_arg, is_int, shown
 
 MaxResult = namedtuple("MaxResult", "values indices")
+named_tensors = weakref.WeakSet()   # the live tensors that have a name: drawings label the
+                                    # inputs that need no gradient (a graph keeps only their
+                                    # arrays) and show the values of named intermediates
 MinResult = namedtuple("MinResult", "values indices")
 
 
@@ -338,6 +341,8 @@ class Tensor:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"name: expected a string or None, got {type(value).__name__}")
         self._name = value
+        if value is not None:
+            named_tensors.add(self)
         if self._node is not None:
             self._node.name = value
 

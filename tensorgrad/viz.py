@@ -16,22 +16,21 @@ leaves and retained tensors); the engine knows nothing of it. Building the graph
 `graphviz` Python package; rendering it to a picture needs the `dot` program of Graphviz,
 a system package (`apt-get install graphviz`, `brew install graphviz`, ...).
 """
-import functools
 import html
 import os
 import re
 import shutil
 import subprocess
-import weakref
 from pathlib import Path
 
 import numpy as np
 
 from .arrays import stretched_axes
+from .autograd import derived_constants
 from .graph import sent_shape, topological_order
 from .nn import Module
 from .source import gradient_texts
-from .tensor import Tensor
+from .tensor import Tensor, named_tensors
 
 FORMATS = ("svg", "png", "pdf")
 INSTALL_DOT = ("install Graphviz, which provides it: `sudo apt-get install graphviz` "
@@ -75,39 +74,29 @@ def name_tensors(namespace, overwrite=False):
 
     Modules name their parameters with dotted names ("model.hidden.weight"). A tensor that
     already has a name keeps it unless `overwrite`. Returns how many tensors were named.
+    Inputs that need no gradient (`x`, `Xb`, targets) are named too: a drawing labels
+    them where an op reads them, and an index array where it picks (`index[Xb]`).
     """
     count = 0
     for name, tensor in _named_tensors(namespace):
-        forget = functools.partial(_forget, id(tensor))      # a drawing shows its values
-        _NAMED[id(tensor)] = weakref.ref(tensor, forget)
         if tensor.name is None or overwrite:
             tensor.name = name
             count += 1
     return count
 
 
-_NAMED = {}     # id -> weak reference of the tensors name_tensors saw: a graph keeps only
-                # what its gradients read, so drawings take these tensors' values from them
-
-
-def _forget(key, reference):
-    """Drop a named tensor that is gone (unless its id already names another)."""
-    if _NAMED.get(key) is reference:
-        del _NAMED[key]
-
-
-def _values_of_named(extra):
-    """{graph node: the array of a named tensor that it made}, for the tensors name_tensors
-    saw that still live (and `extra`, tensors given to draw)."""
-    found = {}
-    for ref in list(_NAMED.values()):
-        t = ref()
-        if t is not None and t._node is not None:
-            found[t._node] = t._data
-    for t in extra:
+def _live_names(extra):
+    """({graph node: the array of a named tensor that it made}, {id(array): name}): the
+    live tensors that have a name (`Tensor.name`, `name_tensors`), and `extra`, tensors
+    given to draw. A graph keeps only what its gradients read and, of an input that needs
+    no gradient, only the array: drawings take values and names from these tensors."""
+    values, names = {}, {}
+    for t in list(named_tensors) + list(extra):
+        if t.name:
+            names.setdefault(id(t._data), t.name)
         if t._node is not None:
-            found[t._node] = t._data
-    return found
+            values[t._node] = t._data
+    return values, names
 
 
 def _named_tensors(namespace):
@@ -197,8 +186,11 @@ def _number(value, digits=3):
     return format(float(value), f".{digits}g")
 
 
-def _attr_text(value):
-    """An op attribute (dims, shape, index, dtype ...) as short text."""
+def _attr_text(value, names=None):
+    """An op attribute (dims, shape, index, dtype ...) as short text; an array that is a
+    named tensor's (in `names`, {id(array): name}) by its name."""
+    if names and id(value) in names:
+        return names[id(value)]
     if isinstance(value, np.ndarray):
         return _number(value.item(), 4) if value.ndim == 0 else f"{value.dtype} {value.shape}"
     if isinstance(value, slice):
@@ -207,39 +199,47 @@ def _attr_text(value):
     if value is Ellipsis:
         return "..."
     if isinstance(value, tuple):
-        inside = ", ".join(_attr_text(v) for v in value)
+        inside = ", ".join(_attr_text(v, names) for v in value)
         return f"({inside},)" if len(value) == 1 else f"({inside})"
     if isinstance(value, list):
-        return "[" + ", ".join(_attr_text(v) for v in value) + "]"
+        return "[" + ", ".join(_attr_text(v, names) for v in value) + "]"
     return str(value)
 
 
-def _op_title(op, attrs):
-    """'sum(dims=(1,), keepdim=True)', 'index[int64 (32,), int64 (32,)]', 'tanh' ..."""
+def _op_title(op, attrs, names=None):
+    """'sum(dims=(1,), keepdim=True)', 'index[int64 (32,), Yb]', 'tanh' ... (arrays that
+    are named tensors' by their names, `names` {id(array): name})."""
     attrs = dict(attrs or {})
     if "index" in attrs:
         index = attrs.pop("index")
         items = index if isinstance(index, tuple) else (index,)
-        return f"{op.name}[{', '.join(_attr_text(i) for i in items)}]"
-    shown = [str(v) if k == "call" else f"{k}={_attr_text(v)}"    # a fused op's numbers
+        return f"{op.name}[{', '.join(_attr_text(i, names) for i in items)}]"
+    shown = [str(v) if k == "call" else f"{k}={_attr_text(v, names)}"    # a fused op's numbers
              for k, v in attrs.items() if v is not None and v is not False and k != "saved"]
     shown = [text for text in shown if text]
     return f"{op.name}({', '.join(shown)})" if shown else op.name
 
 
-def _summary(array):
-    """A line summarising an array (its value, or mean/std/min/max), and a NaN/Inf flag."""
+MAX_VALUES = 16     # tensors up to this size show their values; larger ones, statistics
+
+
+def values_text(array, max_values=MAX_VALUES):
+    """An array as text lines, and whether it holds NaN or Inf: its values, rounded as
+    PyTorch prints them (`[ 0.1235, -1.5000]`, `[1., 2.]`, `1.0000e-05`), when it has at most
+    `max_values` elements (a scalar always), else mean, std, min and max over its finite
+    values, after how many are NaN or Inf."""
     a = np.asarray(array)
     if a.size == 0:
-        return "empty", False
+        return ["empty"], False
+    finite = np.isfinite(a) if a.dtype.kind in "fc" else np.ones(a.shape, bool)
+    bad = a.size - int(finite.sum())
+    if a.size <= max(max_values, 1):
+        integral = a.dtype.kind == "f" and not bad and bool(np.all(a == np.round(a)))
+        text = np.array2string(a, separator=", ", precision=4, max_line_width=80,
+                               floatmode="maxprec" if integral else "fixed")
+        return text.splitlines(), bad > 0
     if a.dtype.kind not in "fc":
         a = a.astype(np.float64)
-    finite = np.isfinite(a)
-    bad = a.size - int(finite.sum())
-    if a.size == 1:
-        value = a.item()
-        return (_number(value, 5) if not bad else "NaN" if value != value
-                else "Inf" if value > 0 else "-Inf"), bad > 0
     parts = []
     if bad:
         nans = int(np.isnan(a).sum())
@@ -250,11 +250,11 @@ def _summary(array):
         parts.append(f"mean {_number(a.mean(dtype=np.float64))}  "
                      f"std {_number(a.std(dtype=np.float64))}  "
                      f"min {_number(a.min())}  max {_number(a.max())}")
-    return "  ".join(parts), bad > 0
+    return ["  ".join(parts)], bad > 0
 
 
 def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True,
-                  meta=None):
+                  meta=None, max_values=MAX_VALUES):
     """The HTML label of a tensor box, and whether it holds NaN or Inf. `array` may be None
     (a value the graph did not keep); `meta` is then its (shape, dtype)."""
     shape, dtype = (array.shape, array.dtype) if array is not None else meta
@@ -262,12 +262,12 @@ def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=T
     if name:
         title = f"<B>{html.escape(name)}{GAP}</B>{title}"
     rows = [f"<TR><TD>{title}</TD></TR>"]
-    data, bad = _summary(array) if array is not None else (NOT_KEPT, False)
+    data, bad = values_text(array, max_values) if array is not None else ([NOT_KEPT], False)
     if show_data:
-        rows.append(_row(f"data: {data}", RED if bad else None))
+        rows += _rows("data: ", data, RED if bad else None)
     if show_grad and grad is not None:
-        text, grad_bad = _summary(grad)
-        rows.append(_row(f"grad: {text}", RED if grad_bad else GRAD_COLOR))
+        text, grad_bad = values_text(grad, max_values)
+        rows += _rows("grad: ", text, RED if grad_bad else GRAD_COLOR)
         bad = bad or grad_bad
     if show_grad and note:
         rows.append(_row(note, GRAD_COLOR, size=9))
@@ -275,22 +275,40 @@ def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=T
     return f"<{table}{''.join(rows)}</TABLE>>", bad
 
 
+def _rows(head, lines, color):
+    """`head` and the lines of a value: values in a fixed-width font, so columns align."""
+    if len(lines) == 1 and not lines[0].startswith("["):
+        return [_row(head + lines[0], color)]
+    return [_row(head if i == 0 else "", color, face="Courier", text=line)
+            for i, line in enumerate(lines)]
+
+
 NOT_KEPT = "not kept (run the forward inside autograd.keep_grads() to see it)"
 
 
-def _row(text, color=None, size=None):
-    """A left-aligned row of an HTML table, in `color` and point `size` if given."""
+def _row(head, color=None, size=None, face=None, text=None):
+    """A left-aligned row of an HTML table: `head`, then `text` in the font `face`, in
+    `color` and point `size` if given."""
     font = "".join(f' {k}="{v}"' for k, v in (("COLOR", color), ("POINT-SIZE", size)) if v)
-    text = html.escape(text).replace("  ", GAP)
-    return f'<TR><TD ALIGN="LEFT">{f"<FONT{font}>{text}</FONT>" if font else text}</TD></TR>'
+    cell = _spaced(head)
+    if text is not None:
+        cell += f'<FONT FACE="{face}">{_spaced(text, every=True)}</FONT>'
+    return f'<TR><TD ALIGN="LEFT">{f"<FONT{font}>{cell}</FONT>" if font else cell}</TD></TR>'
 
 
-def _op_label(node, formulas):
+def _spaced(text, every=False):
+    """Text for an HTML label, its spaces kept: SVG viewers drop repeated and leading plain
+    spaces. `every` space, for values whose columns must align."""
+    text = html.escape(text)
+    return text.replace(" ", "&#160;") if every else text.replace("  ", GAP)
+
+
+def _op_label(node, formulas, names=None):
     """The label of an op's ellipse: its name, attributes and formula; each input's gradient
     rule (g is the gradient arriving at the output). A fused op shows its derived forward
     and gradients, a statement a line."""
     op, attrs = node.op, node.attrs
-    title = html.escape(_op_title(op, attrs))
+    title = html.escape(_op_title(op, attrs, names))
     if not formulas:
         return f"<<B>{title}</B>>"
     title = f"<B>{title}{GAP}</B>{html.escape(f'out = {op.formula}')}" if op.formula \
@@ -355,15 +373,19 @@ def _group(outputs, inputs):
 # ---------------------------------------------------------------- drawing
 
 def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
-         formulas=True, backward=False, clusters=None, collapse=None, max_nodes=1000):
+         formulas=True, backward=False, clusters=None, collapse=None, max_nodes=1000,
+         max_values=MAX_VALUES):
     """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
 
     names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
                (`Tensor.name` and `name_tensors` name tensors for good)
     rankdir    "TB" (top to bottom) or "LR" (left to right)
     show_data, show_grad
-               summaries of values and of gradients (shown once backward() has run: for
-               leaves, retained tensors, and every node inside `autograd.keep_grads()`)
+               values and gradients (shown once backward() has run: for leaves, retained
+               tensors, and every node inside `autograd.keep_grads()`)
+    max_values tensors of at most this many elements show every value, rounded as PyTorch
+               prints them; larger ones mean, std, min and max (0: statistics for all
+               but scalars)
     formulas   each op's forward formula and local derivatives
     backward   draw the backward pass: arrows point from the output back to the inputs,
                and a dashed box shows each sum that undoes broadcasting (unbroadcast)
@@ -383,7 +405,7 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
         if t.grad_fn is not None:
             node_names.setdefault(t.grad_fn, name)
         value_names.setdefault(id(t), name)
-        value_names.setdefault(id(t.data), name)
+        value_names.setdefault(id(t._data), name)
 
     graph = graphviz.Digraph(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
                                          "ranksep": "0.3"},
@@ -391,16 +413,19 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                              edge_attr={"fontname": FONT, "fontsize": "10",
                                         "fontcolor": "#566573", "arrowsize": "0.7"})
     for i, t in enumerate(t for t in roots if t.grad_fn is None):     # leaves: no graph
-        grad = t.grad.data if t.grad is not None else None
-        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t.data, grad,
-                                   show_data=show_data, show_grad=show_grad)
+        grad = t.grad._data if t.grad is not None else None
+        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t._data, grad,
+                                   show_data=show_data, show_grad=show_grad,
+                                   max_values=max_values)
         graph.node(f"leaf{i}", label, shape="box", style="rounded,filled",
                    **(NONFINITE if bad else ROOT))
     root_nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
     order = _walk(root_nodes, max_nodes)
     named = [t for _, t in _named_tensors(names or {})] + list(roots)
+    values, array_names = _live_names(named)
+    value_names = array_names | value_names             # names given to draw come first
     drawing = _Drawing(graph, order, root_nodes, (node_names, value_names), show_data,
-                       show_grad, formulas, backward, _values_of_named(named))
+                       show_grad, formulas, backward, values, max_values)
     drawing.add_groups(collapse, collapsed=True)
     drawing.add_groups(clusters, collapsed=False)
     drawing.build()
@@ -411,8 +436,9 @@ class _Drawing:
     """The state of one `draw` call: node ids, values, gradients, groups."""
 
     def __init__(self, graph, order, roots, names, show_data, show_grad, formulas,
-                 backward, named_values):
+                 backward, named_values, max_values):
         self.graph, self.order, self.roots = graph, order, set(roots)
+        self.max_values = max_values
         self.named_values = named_values
         self.node_names, self.value_names = names
         self.show_data, self.show_grad = show_data, show_grad
@@ -436,7 +462,7 @@ class _Drawing:
             if out is not None:
                 value[node] = out
             elif node.tensor is not None and node.tensor() is not None:
-                value[node] = node.tensor().data
+                value[node] = node.tensor()._data
             for p, x in zip(node.parents, node.inputs):
                 if p is not None and x is not None:
                     value.setdefault(p, x)
@@ -453,7 +479,7 @@ class _Drawing:
         if node.grad is not None:
             return node.grad
         tensor = node.tensor() if node.tensor is not None else None
-        return tensor.grad.data if tensor is not None and tensor.grad is not None else None
+        return tensor.grad._data if tensor is not None and tensor.grad is not None else None
 
     def add_groups(self, groups, collapsed):
         for label, (outputs, inputs) in (groups or {}).items():
@@ -524,23 +550,37 @@ class _Drawing:
             note = f"grad: the sum of the gradients of its {len(self.consumers[node])} uses"
         name = self._name(node)
         label, bad = _tensor_label(name, self.value.get(node), grad, note, self.show_data,
-                                   self.show_grad, meta=(node.out_shape, node.out_dtype))
+                                   self.show_grad, meta=(node.out_shape, node.out_dtype),
+                                   max_values=self.max_values)
         style = (NONFINITE if bad else ROOT if node in self.roots
                  else PARAMETER if node.op is None else INTERMEDIATE)
         where.node("t" + self.ids[node], label, shape="box", style="rounded,filled", **style)
 
     def _op(self, node, where):
-        where.node("o" + self.ids[node], _op_label(node, self.formulas), **OP)
+        where.node("o" + self.ids[node], _op_label(node, self.formulas, self.value_names),
+                   **OP)
         for i, (p, x) in enumerate(zip(node.parents, node.inputs)):
             if p is None:                            # an input that needs no gradient
-                name = self.value_names.get(id(x))
+                name = self._constant_name(x)
                 if name is None and x.size == 1:     # a constant: just its value
-                    text, bad = _summary(x)
+                    text, bad = _number(x.item(), 5), bool(not np.isfinite(x).all())
                     label = f"<{html.escape(text)}>"
                 else:
-                    label, bad = _tensor_label(name, x, show_data=self.show_data)
+                    label, bad = _tensor_label(name, x, show_data=self.show_data,
+                                               max_values=self.max_values)
                 where.node(f"c{self.ids[node]}_{i}", label, shape="box",
                            style="rounded,filled", **(NONFINITE if bad else INPUT))
+
+    def _constant_name(self, array):
+        """The name of a named tensor's array, or, for an array computed from one outside
+        the graph (cross_entropy's one-hot of the targets), `one_hot(targets)`."""
+        name = self.value_names.get(id(array))
+        if name is None and id(array) in derived_constants:
+            ref, kind, sources = derived_constants[id(array)]
+            names = [self.value_names.get(id(source)) for source in sources]
+            if ref() is array and all(names):
+                name = f"{kind}({', '.join(names)})"
+        return name
 
     # the arrows ----------------------------------------------------------------------
 
