@@ -22,7 +22,8 @@ from .drawing import (FORMATS, DotNotFound, GraphTooLarge, RenderError, dot_avai
                       graph_size, render)
 from .texts import (MAX_VALUES, fused_forward, gradient_formulas, input_names, name_tensors,
                     rule_statements, values_text)
+from .text import text
 
 __all__ = ["FORMATS", "MAX_VALUES", "DotNotFound", "GraphTooLarge", "RenderError",
            "dot_available", "draw", "fused_forward", "gradient_formulas", "graph_size",
-           "input_names", "name_tensors", "render", "rule_statements", "values_text"]
+           "input_names", "name_tensors", "render", "rule_statements", "text", "values_text"]

@@ -5,6 +5,8 @@ Building the drawing needs the `graphviz` Python package; rendering it to a pict
 the `dot` program of Graphviz, a system package (`apt-get install graphviz`, `brew install
 graphviz`, ...).
 """
+import collections
+import functools
 import html
 import os
 import re
@@ -16,7 +18,7 @@ import numpy as np
 
 from ..arrays import stretched_axes
 from ..autograd import derived_constants
-from ..graph import sent_shape, topological_order
+from ..graph import sent_shape
 from ..tensor import Tensor
 from .texts import (MAX_VALUES, NOT_KEPT, fused_forward, gradient_formulas, input_names,
                     live_names, named_tensors_in, number, op_title, rule_statements,
@@ -57,7 +59,7 @@ class RenderError(RuntimeError):
     """`dot` failed, or took longer than the time allowed."""
 
 def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True,
-                  meta=None, max_values=MAX_VALUES):
+                  meta=None, max_values=MAX_VALUES, made=None):
     """The HTML label of a tensor box, and whether it holds NaN or Inf. `array` may be None
     (a value the graph did not keep); `meta` is then its (shape, dtype)."""
     shape, dtype = (array.shape, array.dtype) if array is not None else meta
@@ -74,6 +76,8 @@ def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=T
         bad = bad or grad_bad
     if show_grad and note:
         rows.append(_row(note, GRAD_COLOR, size=9))
+    if made:
+        rows.append(_row(made, INPUT["color"], size=9))
     table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
     return f"<{table}{''.join(rows)}</TABLE>>", bad
 
@@ -127,34 +131,36 @@ def _roots(tensors):
     return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
 
 
-def _walk(roots, max_nodes):
-    """The nodes the roots depend on, parents first. Iterative; refuses oversized graphs.
+def _walk(roots, max_nodes, stop_at=(), depth=None):
+    """The nodes the roots depend on, parents first, and the ones whose inputs are left out
+    (`stop_at`, or `depth` ops away from a root). Iterative, level by level; refuses
+    oversized graphs.
 
     Counts boxes as it goes (a tensor and an op per op node, one per leaf and per input
     that needs no gradient) and stops as soon as there are more than `max_nodes`, so even
     a graph of millions of nodes is refused at once.
     """
-    seen, stack, boxes = set(roots), list(roots), 0
-    while stack:
-        node = stack.pop()
+    level, cut = dict.fromkeys(roots, 0), set()
+    queue, boxes = collections.deque(roots), 0
+    while queue:
+        node = queue.popleft()
+        if node.op is not None and (node in stop_at or (depth is not None and
+                                                        level[node] >= depth)):
+            cut.add(node)                   # drawn as a tensor; what made it is not
+            boxes += 1
+            continue
         boxes += 1 + (node.op is not None) + sum(p is None for p in node.parents)
         if max_nodes is not None and boxes > max_nodes:
             raise GraphTooLarge(
                 f"draw: the graph has more than max_nodes={max_nodes} nodes (tensors, ops "
                 "and inputs); a picture that large is slow to lay out and hard to read. Draw "
-                "a part of it (draw() an intermediate tensor), or pass a larger max_nodes "
-                "(or None) to draw it all")
+                "a part of it (draw() an intermediate tensor, stop_at=[tensors] where to "
+                "stop, or depth=n ops), or pass a larger max_nodes (or None) to draw it all")
         for p in node.parents:
-            if p is not None and p not in seen:
-                seen.add(p)
-                stack.append(p)
-    order, placed = [], set()
-    for root in roots:
-        for node in topological_order(root):
-            if node not in placed:
-                placed.add(node)
-                order.append(node)
-    return order
+            if p is not None and p not in level:
+                level[p] = level[node] + 1
+                queue.append(p)
+    return sorted(level, key=lambda node: node.seq), cut    # made after its parents
 
 
 def _group(outputs, inputs):
@@ -173,8 +179,8 @@ def _group(outputs, inputs):
 # ---------------------------------------------------------------- drawing
 
 def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
-         formulas=True, backward=False, clusters=None, collapse=None, max_nodes=1000,
-         max_values=MAX_VALUES):
+         formulas=True, backward=False, clusters=None, collapse=None, stop_at=None,
+         depth=None, max_nodes=1000, max_values=MAX_VALUES):
     """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
 
     names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
@@ -186,58 +192,109 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
     max_values tensors of at most this many elements show every value, rounded as PyTorch
                prints them; larger ones mean, std, min and max (0: statistics for all
                but scalars)
-    formulas   each op's forward formula and local derivatives
+    formulas   each op's forward formula and gradient rules
     backward   draw the backward pass: arrows point from the output back to the inputs,
                and a dashed box shows each sum that undoes broadcasting (unbroadcast)
+    stop_at    tensors where the drawing stops: drawn, but not what they were made from
+    depth      draw at most this many ops back from `tensors`
     clusters   {label: (outputs, inputs)}: frame the ops computing outputs from inputs
     collapse   {label: (outputs, inputs)}: draw those ops as a single node
     max_nodes  refuse (GraphTooLarge) a graph with more nodes than this; None: no limit
+
+    In a notebook the drawing shows itself; without Graphviz's `dot` program it shows the
+    text view (`viz.text`) instead, after a one-line note.
     """
     import graphviz
 
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw: rankdir must be 'TB' or 'LR' (or 'BT', 'RL'), got {rankdir!r}")
+    state = select(tensors, "draw", names=names, show_data=show_data, show_grad=show_grad,
+                   formulas=formulas, backward=backward, stop_at=stop_at, depth=depth,
+                   max_nodes=max_nodes, max_values=max_values)
+    state.add_groups(collapse, collapsed=True)
+    state.add_groups(clusters, collapsed=False)
+    graph = _drawing_class()(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
+                                         "ranksep": "0.3"},
+                             node_attr={"fontname": FONT, "fontsize": "11"},
+                             edge_attr={"fontname": FONT, "fontsize": "10",
+                                        "fontcolor": "#566573", "arrowsize": "0.7"})
+    graph.state = state
+    for i, t in enumerate(state.leaf_roots):                    # leaves: no graph
+        grad = t.grad._data if t.grad is not None else None
+        label, bad = _tensor_label(state.value_names.get(id(t)) or t.name, t._data, grad,
+                                   show_data=show_data, show_grad=show_grad,
+                                   max_values=max_values)
+        graph.node(f"leaf{i}", label, shape="box", style="rounded,filled",
+                   **(NONFINITE if bad else ROOT))
+    state.build(graph)
+    return graph
+
+
+def select(tensors, caller, *, names=None, show_data=True, show_grad=True, formulas=True,
+           backward=False, stop_at=None, depth=None, max_nodes=1000, max_values=MAX_VALUES):
+    """The part of the graph a drawing (or the text view) shows, with its names, values and
+    gradients: a `Selection`. `caller` names the function in errors."""
     roots = _roots(tensors)
     if not all(isinstance(t, Tensor) for t in roots):
-        raise TypeError("draw: expected a Tensor or a list of Tensors")
+        raise TypeError(f"{caller}: expected a Tensor or a list of Tensors")
+    stops = _roots(stop_at) if stop_at is not None else []
+    if not all(isinstance(t, Tensor) for t in stops):
+        raise TypeError(f"{caller}: stop_at must be a Tensor or a list of Tensors")
+    if depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"{caller}: depth must be a whole number of ops (0 or more), "
+                         f"got {depth!r}")
     node_names, value_names = {}, {}    # graph node -> name; id of a leaf or array -> name
     for name, t in named_tensors_in(names or {}):
         if t.grad_fn is not None:
             node_names.setdefault(t.grad_fn, name)
         value_names.setdefault(id(t), name)
         value_names.setdefault(id(t._data), name)
-
-    graph = graphviz.Digraph(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
-                                         "ranksep": "0.3"},
-                             node_attr={"fontname": FONT, "fontsize": "11"},
-                             edge_attr={"fontname": FONT, "fontsize": "10",
-                                        "fontcolor": "#566573", "arrowsize": "0.7"})
-    for i, t in enumerate(t for t in roots if t.grad_fn is None):     # leaves: no graph
-        grad = t.grad._data if t.grad is not None else None
-        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t._data, grad,
-                                   show_data=show_data, show_grad=show_grad,
-                                   max_values=max_values)
-        graph.node(f"leaf{i}", label, shape="box", style="rounded,filled",
-                   **(NONFINITE if bad else ROOT))
     root_nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
-    order = _walk(root_nodes, max_nodes)
+    order, cut = _walk(root_nodes, max_nodes, {t.grad_fn for t in stops}, depth)
     named = [t for _, t in named_tensors_in(names or {})] + list(roots)
     values, array_names = live_names(named)
     value_names = array_names | value_names             # names given to draw come first
-    drawing = _Drawing(graph, order, root_nodes, (node_names, value_names), show_data,
-                       show_grad, formulas, backward, values, max_values)
-    drawing.add_groups(collapse, collapsed=True)
-    drawing.add_groups(clusters, collapsed=False)
-    drawing.build()
-    return graph
+    state = Selection(order, root_nodes, cut, (node_names, value_names), show_data,
+                      show_grad, formulas, backward, values, max_values)
+    state.leaf_roots = [t for t in roots if t.grad_fn is None]
+    return state
 
 
-class _Drawing:
-    """The state of one `draw` call: node ids, values, gradients, groups."""
+@functools.lru_cache(maxsize=None)
+def _drawing_class():
+    """graphviz.Digraph, shown in a notebook as the text view when `dot` is missing (made
+    on first use: graphviz is imported only when something is drawn)."""
+    import graphviz
 
-    def __init__(self, graph, order, roots, names, show_data, show_grad, formulas,
+    class Drawing(graphviz.Digraph):
+        """A drawing (a graphviz.Digraph) that knows the graph it shows."""
+
+        state = None
+
+        def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+            if dot_available():
+                try:
+                    return super()._repr_mimebundle_(include, exclude, **kwargs)
+                except graphviz.ExecutableNotFound:
+                    pass
+            from .text import text_of
+            return {"text/plain": f"{NO_DOT_NOTE}\n{text_of(self.state)}"}
+
+    return Drawing
+
+
+NO_DOT_NOTE = ("(Graphviz's `dot` program is not installed, so here is the graph as text; "
+               "see docs/viz.md to install it)")
+
+
+class Selection:
+    """The part of the graph one drawing shows: its nodes (parents first), the ones whose
+    inputs are left out (`cut`), and each node's name, value and gradient. `build` draws
+    it into a graphviz graph."""
+
+    def __init__(self, order, roots, cut, names, show_data, show_grad, formulas,
                  backward, named_values, max_values):
-        self.graph, self.order, self.roots = graph, order, set(roots)
+        self.graph, self.order, self.roots, self.cut = None, order, set(roots), cut
         self.max_values = max_values
         self.named_values = named_values
         self.node_names, self.value_names = names
@@ -246,9 +303,10 @@ class _Drawing:
         self.ids = {node: str(i) for i, node in enumerate(order)}
         self.consumers = {node: [] for node in order}
         for node in order:
-            for p in node.parents:
-                if p is not None:
-                    self.consumers[p].append(node)
+            if node not in cut:
+                for p in node.parents:
+                    if p is not None:
+                        self.consumers[p].append(node)
         self.value = self._values()
         self.group_of, self.groups = {}, []          # node -> group index; (label, collapsed)
         self.backward_ran = any(n.used or self._grad(n) is not None for n in order)
@@ -308,9 +366,11 @@ class _Drawing:
 
     # the boxes -----------------------------------------------------------------------
 
-    def build(self):
+    def build(self, graph):
+        """Add the selection's boxes, ellipses and arrows to `graph`."""
         import graphviz
 
+        self.graph = graph
         frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
             "label": label, "style": "rounded,dashed", "color": GROUP["color"],
             "fontcolor": GROUP["color"], "fontname": FONT}) for i, (label, _) in
@@ -325,7 +385,7 @@ class _Drawing:
             where = self._where(node, frames)
             if self._visible(node):
                 self._tensor(node, where)
-            if node.op is not None and not self._collapsed(node):
+            if node.op is not None and not self._collapsed(node) and node not in self.cut:
                 self._op(node, where)
         for node in self.order:
             self._edges(node)
@@ -351,10 +411,18 @@ class _Drawing:
         name = self._name(node)
         label, bad = _tensor_label(name, self.value.get(node), grad, note, self.show_data,
                                    self.show_grad, meta=(node.out_shape, node.out_dtype),
-                                   max_values=self.max_values)
+                                   max_values=self.max_values, made=self.made_note(node))
         style = (NONFINITE if bad else ROOT if node in self.roots
                  else PARAMETER if node.op is None else INTERMEDIATE)
-        where.node("t" + self.ids[node], label, shape="box", style="rounded,filled", **style)
+        where.node("t" + self.ids[node], label, shape="box", **style,
+                   style="rounded,filled" + (",dashed" if node in self.cut else ""))
+
+    def made_note(self, node):
+        """For a tensor whose inputs are left out: what made it."""
+        if node not in self.cut:
+            return None
+        count = sum(p is not None for p in node.parents)
+        return f"made by {node.op.name} from {count} input{'s' * (count != 1)} not shown"
 
     def _op(self, node, where):
         where.node("o" + self.ids[node], _op_label(node, self.formulas, self.value_names),
@@ -386,7 +454,7 @@ class _Drawing:
 
     def _edges(self, node):
         """The arrows from each input into the node's op, and from the op to its tensor."""
-        if node.op is None:
+        if node.op is None or node in self.cut:
             return
         op, collapsed = self._op_id(node), self._collapsed(node)
         arrow = GRADIENT_EDGE if self.backward else {}
