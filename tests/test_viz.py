@@ -411,9 +411,10 @@ def test_the_example_renders_the_lecture_graph(tmp_path, dot):
                              "--out", str(tmp_path)], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "lecture_graph.svg: 69 nodes, 72 edges" in result.stdout
-    assert "lecture_backward.svg: 77 nodes, 80 edges" in result.stdout
-    for name in ("lecture_graph.svg", "lecture_backward.svg"):
+    assert "lecture_graph.svg: 41 nodes, 44 edges" in result.stdout
+    assert "lecture_backward.svg: 49 nodes, 52 edges" in result.stdout
+    assert "lecture_cross_entropy.svg: 14 nodes, 15 edges" in result.stdout
+    for name in ("lecture_graph.svg", "lecture_backward.svg", "lecture_cross_entropy.svg"):
         assert svg_text((tmp_path / name).read_text(encoding="utf-8"), "counts_sum_inv")
 
 
@@ -421,6 +422,7 @@ def test_the_docs_show_a_small_picture_of_the_lecture_graph():
     doc = (ROOT / "docs" / "viz.md").read_text(encoding="utf-8")
     image = ROOT / "docs" / "lecture_backward.svg"
     assert "(lecture_backward.svg)" in doc and image.stat().st_size < 200_000
+    assert "(lecture_cross_entropy.svg)" in doc
     assert svg_text(image.read_text(encoding="utf-8"), "counts_sum_inv")
     small = (ROOT / "docs" / "small_graph.svg").read_text(encoding="utf-8")
     assert "(small_graph.svg)" in doc and svg_text(small, "target")

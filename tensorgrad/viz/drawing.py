@@ -59,14 +59,17 @@ class RenderError(RuntimeError):
     """`dot` failed, or took longer than the time allowed."""
 
 def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True,
-                  meta=None, max_values=MAX_VALUES, made=None):
+                  meta=None, max_values=MAX_VALUES, made=None, op=None):
     """The HTML label of a tensor box, and whether it holds NaN or Inf. `array` may be None
-    (a value the graph did not keep); `meta` is then its (shape, dtype)."""
+    (a value the graph did not keep); `meta` is then its (shape, dtype). `op`, the label of
+    the op that made it, heads the box in the compact layout."""
     shape, dtype = (array.shape, array.dtype) if array is not None else meta
     title = f"{'scalar' if shape == () else shape} {dtype}"
     if name:
         title = f"<B>{html.escape(name)}{GAP}</B>{title}"
-    rows = [f"<TR><TD>{title}</TD></TR>"]
+    rows = [f'<TR><TD BGCOLOR="{OP["fillcolor"]}"><FONT POINT-SIZE="10">{op}</FONT></TD></TR>'
+            ] if op else []
+    rows.append(f"<TR><TD>{title}</TD></TR>")
     data, bad = values_text(array, max_values) if array is not None else ([NOT_KEPT], False)
     if show_data:
         rows += _rows("data: ", data, RED if bad else None)
@@ -108,21 +111,20 @@ def _spaced(text, every=False):
 
 
 def _op_label(node, formulas, names=None):
-    """The label of an op's ellipse: its name, attributes and formula; each input's gradient
-    rule (g is the gradient arriving at the output). A fused op shows its derived forward
-    and gradients, a statement a line."""
+    """The label of an op's ellipse (HTML, without the outer <>): its name, attributes and
+    formula; each input's gradient rule (g is the gradient arriving at the output). A
+    fused op shows its derived forward and gradients, a statement a line."""
     op, attrs = node.op, node.attrs
     title = html.escape(op_title(op, attrs, names))
     if not formulas:
-        return f"<<B>{title}</B>>"
+        return f"<B>{title}</B>"
     title = f"<B>{title}{GAP}</B>{html.escape(f'out = {op.formula}')}" if op.formula \
         else f"<B>{title}</B>"
     shown = [rule_statements(name, text) for name, text in gradient_formulas(node).items()]
     forward = fused_forward(node)
     if forward:                             # long: one statement a line
-        lines = [title] + [html.escape(line) for line in forward + shown]
-        return f"<{'<BR/>'.join(lines)}>"
-    return f"<{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}>" if shown else f"<{title}>"
+        return "<BR/>".join([title] + [html.escape(line) for line in forward + shown])
+    return f"{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}" if shown else title
 
 
 # ---------------------------------------------------------------- the walk
@@ -179,8 +181,8 @@ def _group(outputs, inputs):
 # ---------------------------------------------------------------- drawing
 
 def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
-         formulas=True, backward=False, clusters=None, collapse=None, stop_at=None,
-         depth=None, max_nodes=1000, max_values=MAX_VALUES):
+         formulas=True, backward=False, compact=False, clusters=None, collapse=None,
+         stop_at=None, depth=None, max_nodes=1000, max_values=MAX_VALUES):
     """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
 
     names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
@@ -195,6 +197,8 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
     formulas   each op's forward formula and gradient rules
     backward   draw the backward pass: arrows point from the output back to the inputs,
                and a dashed box shows each sum that undoes broadcasting (unbroadcast)
+    compact    each op written at the head of the box of the tensor it made, not in an
+               ellipse of its own: half the rows, for long chains such as the lecture's
     stop_at    tensors where the drawing stops: drawn, but not what they were made from
     depth      draw at most this many ops back from `tensors`
     clusters   {label: (outputs, inputs)}: frame the ops computing outputs from inputs
@@ -211,6 +215,7 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
     state = select(tensors, "draw", names=names, show_data=show_data, show_grad=show_grad,
                    formulas=formulas, backward=backward, stop_at=stop_at, depth=depth,
                    max_nodes=max_nodes, max_values=max_values)
+    state.compact = compact
     state.add_groups(collapse, collapsed=True)
     state.add_groups(clusters, collapsed=False)
     graph = _drawing_class()(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
@@ -295,6 +300,7 @@ class Selection:
     def __init__(self, order, roots, cut, names, show_data, show_grad, formulas,
                  backward, named_values, max_values):
         self.graph, self.order, self.roots, self.cut = None, order, set(roots), cut
+        self.compact = False
         self.max_values = max_values
         self.named_values = named_values
         self.node_names, self.value_names = names
@@ -371,7 +377,7 @@ class Selection:
         import graphviz
 
         self.graph = graph
-        frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
+        self.frames = frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
             "label": label, "style": "rounded,dashed", "color": GROUP["color"],
             "fontcolor": GROUP["color"], "fontname": FONT}) for i, (label, _) in
             enumerate(self.groups)]
@@ -411,11 +417,18 @@ class Selection:
         name = self._name(node)
         label, bad = _tensor_label(name, self.value.get(node), grad, note, self.show_data,
                                    self.show_grad, meta=(node.out_shape, node.out_dtype),
-                                   max_values=self.max_values, made=self.made_note(node))
+                                   max_values=self.max_values, made=self.made_note(node),
+                                   op=self._inline_op(node))
         style = (NONFINITE if bad else ROOT if node in self.roots
                  else PARAMETER if node.op is None else INTERMEDIATE)
         where.node("t" + self.ids[node], label, shape="box", **style,
                    style="rounded,filled" + (",dashed" if node in self.cut else ""))
+
+    def _inline_op(self, node):
+        """In the compact layout, the label of the op that made the node's tensor."""
+        if not self.compact or node.op is None or node in self.cut or self._collapsed(node):
+            return None
+        return _op_label(node, self.formulas, self.value_names)
 
     def made_note(self, node):
         """For a tensor whose inputs are left out: what made it."""
@@ -425,8 +438,9 @@ class Selection:
         return f"made by {node.op.name} from {count} input{'s' * (count != 1)} not shown"
 
     def _op(self, node, where):
-        where.node("o" + self.ids[node], _op_label(node, self.formulas, self.value_names),
-                   **OP)
+        if not self.compact:
+            where.node("o" + self.ids[node],
+                       f"<{_op_label(node, self.formulas, self.value_names)}>", **OP)
         for i, (p, x) in enumerate(zip(node.parents, node.inputs)):
             if p is None:                            # an input that needs no gradient
                 name = self._constant_name(x)
@@ -471,7 +485,7 @@ class Selection:
                     source = self._unbroadcast(node, i, source)
                 weight = "1" if p.op is None else "3"       # keep the chain of ops straight
                 self._edge(source, op, weight=weight, **label, **arrow)
-        if self._visible(node):
+        if self._visible(node) and (collapsed or not self.compact):
             self._edge(op, "t" + self.ids[node], weight="6", **arrow)
 
     def _edge(self, source, target, **attrs):
@@ -482,7 +496,11 @@ class Selection:
         self.graph.edge(source, target, **attrs)
 
     def _op_id(self, node):
-        return f"g{self.group_of[node]}" if self._collapsed(node) else "o" + self.ids[node]
+        """The node arrows into an op go to: its ellipse, its tensor's box (compact), or
+        the node of the collapsed group it is in."""
+        if self._collapsed(node):
+            return f"g{self.group_of[node]}"
+        return ("t" if self.compact else "o") + self.ids[node]
 
     def _unbroadcast(self, node, i, source):
         """A box for the sum that undoes broadcasting on input i's gradient, if any.
@@ -495,8 +513,8 @@ class Selection:
         if not axes:                        # nothing to sum (at most size-1 axes dropped)
             return source
         dims = axes[0] if len(axes) == 1 else axes
-        box = f"u{self.ids[node]}_{i}"
-        self.graph.node(box, f"<unbroadcast: sum over dim {dims}<BR/>{sent} → "
+        box = f"u{self.ids[node]}_{i}"         # inside the frame of the op it belongs to
+        self._where(node, self.frames).node(box, f"<unbroadcast: sum over dim {dims}<BR/>{sent} → "
                         f"{shape}>", **UNBROADCAST)
         self._edge(source, box, **GRADIENT_EDGE)
         return box
