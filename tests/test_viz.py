@@ -423,6 +423,7 @@ def test_the_docs_show_a_small_picture_of_the_lecture_graph():
     image = ROOT / "docs" / "lecture_backward.svg"
     assert "(lecture_backward.svg)" in doc and image.stat().st_size < 200_000
     assert "(lecture_cross_entropy.svg)" in doc
+    assert "(page.png)" in doc and (ROOT / "docs" / "page.png").stat().st_size < 150_000
     assert svg_text(image.read_text(encoding="utf-8"), "counts_sum_inv")
     small = (ROOT / "docs" / "small_graph.svg").read_text(encoding="utf-8")
     assert "(small_graph.svg)" in doc and svg_text(small, "target")

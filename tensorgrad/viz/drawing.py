@@ -24,7 +24,7 @@ from .texts import (MAX_VALUES, NOT_KEPT, fused_forward, gradient_formulas, inpu
                     live_names, named_tensors_in, number, op_title, rule_statements,
                     values_text)
 
-FORMATS = ("svg", "png", "pdf")
+FORMATS = ("svg", "png", "pdf", "html")     # html: the SVG in an interactive page
 INSTALL_DOT = ("install Graphviz, which provides it: `sudo apt-get install graphviz` "
                "(Debian, Ubuntu), `sudo dnf install graphviz` (Fedora), `brew install "
                "graphviz` (macOS), `conda install -c conda-forge graphviz` (no root "
@@ -541,11 +541,14 @@ def dot_available():
 
 
 def render(graph, path, *, format=None, timeout=60, **options):
-    """Render a drawing to `path` (.svg, .png or .pdf) with Graphviz's `dot`; returns the path.
+    """Render a drawing to `path` (.svg, .png, .pdf or .html) with Graphviz's `dot`; returns
+    the path.
 
     `graph` is a Digraph from `draw`, or tensors to draw first with `options` (the keyword
-    arguments of `draw`). Without `dot` installed, the DOT source is saved next to `path`
-    (as .gv) and DotNotFound says how to install it; `graph.save("x.gv")` also always works.
+    arguments of `draw`). An .html file is one self-contained page (the SVG and a small
+    script; viz/page.py): pan, zoom, and tooltips with each box's full values, gradient and
+    formula. Without `dot` installed, the DOT source is saved next to `path` (as .gv) and
+    DotNotFound says how to install it; `graph.save("x.gv")` also always works.
     """
     if not hasattr(graph, "source"):
         graph = draw(graph, **options)
@@ -555,17 +558,17 @@ def render(graph, path, *, format=None, timeout=60, **options):
     fmt = format or path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValueError(f"render: cannot tell the format of {str(path)!r}; name it .svg, "
-                         ".png or .pdf, or pass format=")
-    dot = shutil.which("dot")
+                         ".png, .pdf or .html, or pass format=")
+    dot, to = shutil.which("dot"), "svg" if fmt == "html" else fmt      # dot's -T format
     if dot is None:
         source = _save_source(graph, path)
         raise DotNotFound(f"render: the `dot` program of Graphviz, which turns the drawing "
                           f"into {fmt.upper()}, is not installed; {INSTALL_DOT}. The DOT "
-                          f"source was saved to {source}: render it later with `dot -T{fmt} "
+                          f"source was saved to {source}: render it later with `dot -T{to} "
                           f"{source} -o {path}`, or paste it into an online Graphviz viewer")
     partial = path.with_name(path.name + ".tmp")
     try:
-        result = subprocess.run([dot, f"-T{fmt}", "-o", str(partial)],
+        result = subprocess.run([dot, f"-T{to}", "-o", str(partial)],
                                 input=graph.source.encode("utf-8"), capture_output=True,
                                 timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -577,6 +580,11 @@ def render(graph, path, *, format=None, timeout=60, **options):
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         raise RenderError(f"render: dot failed: {result.stderr.decode(errors='replace')}")
+    if fmt == "html":
+        from .page import details, page
+        svg = partial.read_text(encoding="utf-8")
+        shown = details(graph.state) if getattr(graph, "state", None) is not None else {}
+        partial.write_text(page(svg, shown, path.stem), encoding="utf-8")
     os.replace(partial, path)
     return path
 
