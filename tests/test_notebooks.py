@@ -34,7 +34,7 @@ def outputs(cell, kind):
 
 
 def test_there_are_notebooks_and_they_are_stored_without_outputs():
-    assert [path.name for path in NOTEBOOKS] == ["graphs.ipynb"]
+    assert [path.name for path in NOTEBOOKS] == ["backprop_ninja.ipynb", "graphs.ipynb"]
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
@@ -54,6 +54,23 @@ def test_the_drawing_tour_runs_and_draws_inline(tmp_path):
     assert any("└── mean(dims=(0,))" in text for cell in cells for text in outputs(cell,
                                                                                  "stream"))
     assert (tmp_path / "graph.html").exists()
+
+
+def test_the_exercises_run_bit_exact_with_drawings_inline(tmp_path):
+    if not viz.dot_available():
+        if os.environ.get("TENSORGRAD_REQUIRE_DOT"):
+            pytest.fail("TENSORGRAD_REQUIRE_DOT is set but Graphviz's dot is not on the PATH")
+        pytest.skip("Graphviz's dot program is not installed")
+    cells = [c for c in run(ROOT / "examples" / "backprop_ninja.ipynb", tmp_path).cells
+             if c.cell_type == "code"]
+    printed = "".join(text for cell in cells for text in outputs(cell, "stream"))
+    assert "26 of 26 bit-exact, 26 of 26 approximately equal" in printed
+    assert printed.count("approximate: True") == 26 + 2         # and exercises 2 and 3
+    drawings = [outputs(cell, "image/svg+xml")[0] for cell in cells
+                if outputs(cell, "image/svg+xml")]
+    assert len(drawings) == 2
+    assert "counts_sum_inv" in drawings[0] and "unbroadcast: sum over dim 1" in drawings[0]
+    assert "dlogits = g.reshape((1, 1)) * (np.exp(logprobs) &#45; target) / 32" in drawings[1]
 
 
 def test_without_dot_the_notebook_shows_the_text_view(tmp_path, monkeypatch):

@@ -123,7 +123,8 @@ def _op_label(node, formulas, names=None):
     shown = [rule_statements(name, text) for name, text in gradient_formulas(node).items()]
     forward = fused_forward(node)
     if forward:                             # long: one statement a line
-        return "<BR/>".join([title] + [html.escape(line) for line in forward + shown])
+        lines = [title] + [html.escape(line) for line in forward + shown]
+        return '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>'    # statements align
     return f"{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}" if shown else title
 
 
