@@ -76,7 +76,8 @@ class LocalDerivative:
         if self.computed is not None:
             lines[0] += f" = {latex(self.computed)}"
         for v in self.variables:
-            line = rf"\frac{{\partial\,\mathrm{{out}}}}{{\partial {latex(v)}}} &= {latex(self.raw[v])}"
+            line = (rf"\frac{{\partial\,\mathrm{{out}}}}{{\partial {latex(v)}}} &= "
+                    rf"{latex(self.raw[v])}")
             if self.simplified[v] != self.raw[v]:
                 line += f" = {latex(self.simplified[v])}"
             lines.append(line)

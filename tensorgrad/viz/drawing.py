@@ -9,7 +9,6 @@ import collections
 import functools
 import html
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -515,8 +514,8 @@ class Selection:
             return source
         dims = axes[0] if len(axes) == 1 else axes
         box = f"u{self.ids[node]}_{i}"         # inside the frame of the op it belongs to
-        self._where(node, self.frames).node(box, f"<unbroadcast: sum over dim {dims}<BR/>{sent} → "
-                        f"{shape}>", **UNBROADCAST)
+        label = f"<unbroadcast: sum over dim {dims}<BR/>{sent} → {shape}>"
+        self._where(node, self.frames).node(box, label, **UNBROADCAST)
         self._edge(source, box, **GRADIENT_EDGE)
         return box
 
