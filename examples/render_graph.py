@@ -1,13 +1,15 @@
 """Draw the backprop-ninja lecture's MLP: its chunked forward pass and the gradients.
 
 Runs the lecture's forward pass on one batch (the same code as backprop_ninja.py), names
-every tensor after its variable, backpropagates keeping every gradient, and writes two
-pictures:
+every tensor after its variable, backpropagates keeping every value and gradient, and
+writes three pictures, in the compact layout (each op in the box of the tensor it made):
 
     lecture_graph.svg     the forward graph: each tensor's shape, values and gradient,
                           each op's local derivative
     lecture_backward.svg  the backward pass: gradients flowing from the loss to the
                           parameters, with each sum that undoes broadcasting
+    lecture_cross_entropy.svg
+                          the backward pass from the loss back to the logits only
 
     python examples/render_graph.py [--out .] [--format svg] [--rankdir TB]
 
@@ -69,6 +71,14 @@ def lecture_forward(seed=2147483647, n=32):
     return locals()
 
 
+def lecture_stages(v):
+    """The lecture's stages, each drawn in a frame: {label: (outputs, inputs)}."""
+    return {"embedding": (v["embcat"], []), "linear layer 1": (v["hprebn"], v["embcat"]),
+            "batchnorm": (v["hpreact"], v["hprebn"]), "tanh": (v["h"], v["hpreact"]),
+            "linear layer 2": (v["logits"], v["h"]),
+            "cross-entropy": (v["loss"], v["logits"])}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".", help="directory for the pictures (default: .)")
@@ -77,18 +87,21 @@ def main(argv=None):
                         help="top to bottom (default) or left to right")
     args = parser.parse_args(argv)
 
-    variables = lecture_forward()
+    with keep_grads():                                 # every value and gradient is kept
+        variables = lecture_forward()
+        variables["loss"].backward()
     viz.name_tensors(variables)                        # C, W1, ..., emb, ..., logprobs, loss
     loss = variables["loss"]
-    with keep_grads():                                 # every intermediate keeps its gradient
-        loss.backward()
     print(f"loss {loss.item():.4f}")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for stem, backward in (("lecture_graph", False), ("lecture_backward", True)):
+    parts = (("lecture_graph", False, None), ("lecture_backward", True, None),
+             ("lecture_cross_entropy", True, variables["logits"]))
+    for stem, backward, stop_at in parts:
         start = time.perf_counter()
-        graph = viz.draw(loss, rankdir=args.rankdir, backward=backward)
+        graph = viz.draw(loss, rankdir=args.rankdir, backward=backward, compact=True,
+                         stop_at=stop_at)
         drawn = time.perf_counter()
         try:
             path = viz.render(graph, out / f"{stem}.{args.format}")

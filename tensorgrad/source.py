@@ -149,7 +149,7 @@ class Expr:
     # ------------------------------------------------------------ numpy's functions
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if kwargs.get("out") is not None:
+        if kwargs.get("out") is not None or method == "at":       # np.add.at(x, ...)
             raise NotWritable("a rule wrote into an array")
         function = ast.Attribute(ast.Name("np"), ufunc.__name__)
         if method != "__call__":
@@ -157,11 +157,16 @@ class Expr:
         return self.writer.call(function, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in WRITE_INTO_FIRST:            # the call's result is not the array written
+            raise NotWritable(f"a rule wrote into an array (np.{func.__name__})")
         if func is np.where and isinstance(args[0], bool) and isinstance(args[2], Expr) and (
                 not args[0]):
             return args[2]                      # np.where(False, c, x) is x: known now
         return self.writer.call(ast.Attribute(ast.Name("np"), func.__name__), args, kwargs)
 
+
+WRITE_INTO_FIRST = (np.put_along_axis, np.put, np.place, np.putmask, np.copyto,
+                    np.fill_diagonal)
 
 _PYTHON = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
            ast.Div: np.true_divide, ast.Pow: np.power, ast.MatMult: np.matmul,

@@ -21,6 +21,9 @@ from .checks import NUMBER_KINDS, as_dtype, index_range, int_arg, is_int, shown
 from .devices import CPU, device_arg, is_device
 
 MaxResult = namedtuple("MaxResult", "values indices")
+named_tensors = weakref.WeakSet()   # the live tensors that have a name: drawings label the
+                                    # inputs that need no gradient (a graph keeps only their
+                                    # arrays) and show the values of named intermediates
 MinResult = namedtuple("MinResult", "values indices")
 TopkResult = namedtuple("TopkResult", "values indices")
 
@@ -397,6 +400,8 @@ class Tensor:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"name: expected a string or None, got {type(value).__name__}")
         self._name = value
+        if value is not None:
+            named_tensors.add(self)
         if self._node is not None:
             self._node.name = value
 

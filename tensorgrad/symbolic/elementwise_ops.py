@@ -18,6 +18,7 @@ from ..higher import Recorded
 from ..tensor import Tensor, apply
 from .algebra import (KernelPrinter, compile_source, cost, identifier, kinks_as_pytorch,
                       never_zero, numbers_as_floats, unique_inverse, zero_divisors)
+from .show import latex
 from .stability import Probe, stable_rewrites
 
 DOMAINS = {"real": {"real": True}, "positive": {"positive": True}}
@@ -70,17 +71,18 @@ class LocalDerivative:
             f"d/d{v} = {self.simplified[v]}" for v in self.variables) + ">"
 
     def latex(self):
-        """The derivation as LaTeX lines: the forward (formula = form computed, if another),
-        then each derivative, raw = simplified."""
-        lines = [rf"\mathrm{{out}} = {sp.latex(self.formula)}"]
+        """The derivation as a LaTeX `aligned` block: the forward (formula = form computed,
+        if another), then each derivative, raw = simplified."""
+        lines = [rf"\mathrm{{out}} &= {latex(self.formula)}"]
         if self.computed is not None:
-            lines[0] += f" = {sp.latex(self.computed)}"
+            lines[0] += f" = {latex(self.computed)}"
         for v in self.variables:
-            line = rf"\frac{{\partial\,\mathrm{{out}}}}{{\partial {sp.latex(v)}}} = {sp.latex(self.raw[v])}"
+            line = (rf"\frac{{\partial\,\mathrm{{out}}}}{{\partial {latex(v)}}} &= "
+                    rf"{latex(self.raw[v])}")
             if self.simplified[v] != self.raw[v]:
-                line += f" = {sp.latex(self.simplified[v])}"
+                line += f" = {latex(self.simplified[v])}"
             lines.append(line)
-        return " \\\\\n".join(lines)
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
 def parse_formula(name, formula, variables=("x",), domain="real", constants=None):

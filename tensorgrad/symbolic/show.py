@@ -1,4 +1,5 @@
 """Showing the work: a fused op's derivation as readable text and as LaTeX."""
+import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
@@ -14,7 +15,27 @@ class ReadablePrinter(StrPrinter):
 
 
 class IndexedLatexPrinter(LatexPrinter):
-    """LaTeX with long names set upright (bnvar\\_inv, not bnvar_{inv}), indices as subscripts."""
+    """LaTeX with long names set upright (bnvar\\_inv, not bnvar_{inv}), indices as subscripts,
+    a thin space between factors (bngain bnvar_inv, not bngainbnvar_inv), a sum over an
+    index that is also free outside it written with a primed index (sum over i' of x_i'),
+    and a step as an indicator, 1[x > 0].
+
+    `free`: the symbols free in the whole expression printed."""
+
+    def __init__(self, free=()):
+        super().__init__({"mul_symbol": r"\,"})
+        self.free = set(free)
+
+    def _print_Sum(self, e):
+        primed = {index: sp.Symbol(index.name + "'", **index.assumptions0)
+                  for index, *_ in e.limits if index in self.free}
+        return super()._print_Sum(e.xreplace(primed) if primed else e)
+
+    def _print_Heaviside(self, e, exp=None):
+        if e.args[1:] != (0,):              # 1/2 at 0: not an indicator
+            return super()._print_Heaviside(e, exp)
+        text = rf"\mathbb{{1}}\left[{self._print(e.args[0])} > 0\right]"
+        return text if exp is None else rf"{text}^{{{exp}}}"
 
     def _print_Symbol(self, e, style="plain"):
         return _name(e.name)
@@ -25,8 +46,10 @@ class IndexedLatexPrinter(LatexPrinter):
 
 
 def _name(name):
-    """A one-letter name in italics (n, i, g), a longer one upright (bnvar_inv)."""
-    return name if len(name) == 1 else r"\mathrm{" + name.replace("_", r"\_") + "}"
+    """A one-letter name in italics (n, i, g, i'), a longer one upright (bnvar_inv)."""
+    if len(name.rstrip("'")) == 1:
+        return name
+    return r"\mathrm{" + name.replace("_", r"\_") + "}"
 
 
 def text(expr):
@@ -35,8 +58,8 @@ def text(expr):
 
 
 def latex(expr):
-    """`expr` as LaTeX."""
-    return IndexedLatexPrinter().doprint(expr)
+    """`expr` as LaTeX (see IndexedLatexPrinter)."""
+    return IndexedLatexPrinter(getattr(expr, "free_symbols", ())).doprint(expr)
 
 
 class Derivation:

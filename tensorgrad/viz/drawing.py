@@ -1,38 +1,29 @@
-"""Drawing the graph: what a tensor was computed from, with shapes, values and gradients.
+"""The picture: each tensor a box, each op an ellipse, arrows following the data (or, in
+the backward view, the gradient), with Graphviz; rendering it with the `dot` program.
 
-    from tensorgrad import viz
-    viz.name_tensors(locals())                  # label tensors with their variable names
-    viz.render(loss, "loss.svg")                # draw and render in one call
-    graph = viz.draw(loss, backward=True)       # a graphviz.Digraph; graph.source is DOT
-
-Each tensor is a box (its name, shape, dtype, a summary of its values and, after
-`backward()`, of its gradient); each op is an ellipse with the op's local derivative;
-arrows follow the data from inputs to outputs. Parameters are blue, inputs that need no
-gradient grey, and any tensor holding NaN or Inf is red.
-
-This module only reads the graph, through the public links of `autograd.Node` (`op`,
-`attrs`, `inputs`, `out`, `parents`, `name`, `grad`, and the weak reference `tensor` of
-leaves and retained tensors); the engine knows nothing of it. Building the graph needs the
-`graphviz` Python package; rendering it to a picture needs the `dot` program of Graphviz,
-a system package (`apt-get install graphviz`, `brew install graphviz`, ...).
+Building the drawing needs the `graphviz` Python package; rendering it to a picture needs
+the `dot` program of Graphviz, a system package (`apt-get install graphviz`, `brew install
+graphviz`, ...).
 """
+import collections
 import functools
 import html
 import os
 import shutil
 import subprocess
-import weakref
 from pathlib import Path
 
 import numpy as np
 
-from .arrays import stretched_axes
-from .graph import sent_shape, topological_order
-from .nn import Module
-from .source import gradient_texts
-from .tensor import Tensor
+from ..arrays import stretched_axes
+from ..autograd import derived_constants
+from ..graph import sent_shape
+from ..tensor import Tensor
+from .texts import (MAX_VALUES, NOT_KEPT, fused_forward, gradient_formulas, input_names,
+                    live_names, named_tensors_in, number, op_title, rule_statements,
+                    values_text)
 
-FORMATS = ("svg", "png", "pdf")
+FORMATS = ("svg", "png", "pdf", "html")     # html: the SVG in an interactive page
 INSTALL_DOT = ("install Graphviz, which provides it: `sudo apt-get install graphviz` "
                "(Debian, Ubuntu), `sudo dnf install graphviz` (Fedora), `brew install "
                "graphviz` (macOS), `conda install -c conda-forge graphviz` (no root "
@@ -66,181 +57,74 @@ class DotNotFound(RuntimeError):
 class RenderError(RuntimeError):
     """`dot` failed, or took longer than the time allowed."""
 
-
-# ---------------------------------------------------------------- names
-
-def name_tensors(namespace, overwrite=False):
-    """Name each tensor in `namespace` (a dict such as `locals()`) after its key.
-
-    Modules name their parameters with dotted names ("model.hidden.weight"). A tensor that
-    already has a name keeps it unless `overwrite`. Returns how many tensors were named.
-    """
-    count = 0
-    for name, tensor in _named_tensors(namespace):
-        forget = functools.partial(_forget, id(tensor))      # a drawing shows its values
-        _NAMED[id(tensor)] = weakref.ref(tensor, forget)
-        if tensor.name is None or overwrite:
-            tensor.name = name
-            count += 1
-    return count
-
-
-_NAMED = {}     # id -> weak reference of the tensors name_tensors saw: a graph keeps only
-                # what its gradients read, so drawings take these tensors' values from them
-
-
-def _forget(key, reference):
-    """Drop a named tensor that is gone (unless its id already names another)."""
-    if _NAMED.get(key) is reference:
-        del _NAMED[key]
-
-
-def _values_of_named(extra):
-    """{graph node: the array of a named tensor that it made}, for the tensors name_tensors
-    saw that still live (and `extra`, tensors given to draw)."""
-    found = {}
-    for ref in list(_NAMED.values()):
-        t = ref()
-        if t is not None and t._node is not None:
-            found[t._node] = t._data
-    for t in extra:
-        if t._node is not None:
-            found[t._node] = t._data
-    return found
-
-
-def _named_tensors(namespace):
-    for key, value in dict(namespace).items():
-        if isinstance(value, Tensor):
-            yield key, value
-        elif isinstance(value, Module):
-            yield from ((f"{key}.{name}", p) for name, p in value.named_parameters())
-
-
-# ---------------------------------------------------------------- formulas and labels
-
-def gradient_formulas(node):
-    """The gradient rule of each input of `node` that needs one, as {input: source}: the op
-    table's own rule, written out (`source.gradient_texts`): `g * (1 - out * out)`. An op
-    defined by a formula (tensorgrad.symbolic) shows its derived derivative."""
-    texts = gradient_texts(node)
-    derived = getattr(node.op, "derivative", {})
-    for name, parent in zip(node.op.inputs, node.parents):
-        if parent is not None and name not in texts and name in derived:
-            texts[name] = f"g * ({derived[name]})"
-    return texts
-
-
-def input_names(op, count):
-    """The names of an op's inputs ("a", "b" for `grad_a`, `grad_b`), or their positions."""
-    names = list(op.inputs)
-    return names if len(names) == count else [str(i) for i in range(count)]
-
-
-def _number(value, digits=3):
-    return format(float(value), f".{digits}g")
-
-
-def _attr_text(value):
-    """An op attribute (dims, shape, index, dtype ...) as short text."""
-    if isinstance(value, np.ndarray):
-        return _number(value.item(), 4) if value.ndim == 0 else f"{value.dtype} {value.shape}"
-    if isinstance(value, slice):
-        start, stop = ("" if v is None else str(v) for v in (value.start, value.stop))
-        return f"{start}:{stop}" + ("" if value.step is None else f":{value.step}")
-    if value is Ellipsis:
-        return "..."
-    if isinstance(value, tuple):
-        inside = ", ".join(_attr_text(v) for v in value)
-        return f"({inside},)" if len(value) == 1 else f"({inside})"
-    if isinstance(value, list):
-        return "[" + ", ".join(_attr_text(v) for v in value) + "]"
-    return str(value)
-
-
-def _op_title(op, attrs):
-    """'sum(dims=(1,), keepdim=True)', 'index[int64 (32,), int64 (32,)]', 'tanh' ..."""
-    attrs = dict(attrs or {})
-    if "index" in attrs:
-        index = attrs.pop("index")
-        items = index if isinstance(index, tuple) else (index,)
-        return f"{op.name}[{', '.join(_attr_text(i) for i in items)}]"
-    shown = [str(v) if k == "call" else f"{k}={_attr_text(v)}"    # a fused op's numbers
-             for k, v in attrs.items() if v is not None and v is not False and k != "saved"]
-    shown = [text for text in shown if text]
-    return f"{op.name}({', '.join(shown)})" if shown else op.name
-
-
-def _summary(array):
-    """A line summarising an array (its value, or mean/std/min/max), and a NaN/Inf flag."""
-    a = np.asarray(array)
-    if a.size == 0:
-        return "empty", False
-    if a.dtype.kind not in "fc":
-        a = a.astype(np.float64)
-    finite = np.isfinite(a)
-    bad = a.size - int(finite.sum())
-    if a.size == 1:
-        value = a.item()
-        return (_number(value, 5) if not bad else "NaN" if value != value
-                else "Inf" if value > 0 else "-Inf"), bad > 0
-    parts = []
-    if bad:
-        nans = int(np.isnan(a).sum())
-        parts.append(", ".join(f"{n} {kind}" for n, kind in ((nans, "NaN"), (bad - nans, "Inf"))
-                               if n) + f" (of {a.size})")
-        a = a[finite]
-    if a.size:
-        parts.append(f"mean {_number(a.mean(dtype=np.float64))}  "
-                     f"std {_number(a.std(dtype=np.float64))}  "
-                     f"min {_number(a.min())}  max {_number(a.max())}")
-    return "  ".join(parts), bad > 0
-
-
 def _tensor_label(name, array, grad=None, note=None, show_data=True, show_grad=True,
-                  meta=None):
+                  meta=None, max_values=MAX_VALUES, made=None, op=None):
     """The HTML label of a tensor box, and whether it holds NaN or Inf. `array` may be None
-    (a value the graph did not keep); `meta` is then its (shape, dtype)."""
+    (a value the graph did not keep); `meta` is then its (shape, dtype). `op`, the label of
+    the op that made it, heads the box in the compact layout."""
     shape, dtype = (array.shape, array.dtype) if array is not None else meta
     title = f"{'scalar' if shape == () else shape} {dtype}"
     if name:
         title = f"<B>{html.escape(name)}{GAP}</B>{title}"
-    rows = [f"<TR><TD>{title}</TD></TR>"]
-    data, bad = _summary(array) if array is not None else (NOT_KEPT, False)
+    rows = [f'<TR><TD BGCOLOR="{OP["fillcolor"]}"><FONT POINT-SIZE="10">{op}</FONT></TD></TR>'
+            ] if op else []
+    rows.append(f"<TR><TD>{title}</TD></TR>")
+    data, bad = values_text(array, max_values) if array is not None else ([NOT_KEPT], False)
     if show_data:
-        rows.append(_row(f"data: {data}", RED if bad else None))
+        rows += _rows("data: ", data, RED if bad else None)
     if show_grad and grad is not None:
-        text, grad_bad = _summary(grad)
-        rows.append(_row(f"grad: {text}", RED if grad_bad else GRAD_COLOR))
+        text, grad_bad = values_text(grad, max_values)
+        rows += _rows("grad: ", text, RED if grad_bad else GRAD_COLOR)
         bad = bad or grad_bad
     if show_grad and note:
         rows.append(_row(note, GRAD_COLOR, size=9))
+    if made:
+        rows.append(_row(made, INPUT["color"], size=9))
     table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
     return f"<{table}{''.join(rows)}</TABLE>>", bad
 
 
-NOT_KEPT = "not kept (run the forward inside autograd.keep_grads() to see it)"
+def _rows(head, lines, color):
+    """`head` and the lines of a value: values in a fixed-width font, so columns align."""
+    if len(lines) == 1 and not lines[0].startswith("["):
+        return [_row(head + lines[0], color)]
+    return [_row(head if i == 0 else "", color, face="Courier", text=line)
+            for i, line in enumerate(lines)]
 
 
-def _row(text, color=None, size=None):
-    """A left-aligned row of an HTML table, in `color` and point `size` if given."""
+def _row(head, color=None, size=None, face=None, text=None):
+    """A left-aligned row of an HTML table: `head`, then `text` in the font `face`, in
+    `color` and point `size` if given."""
     font = "".join(f' {k}="{v}"' for k, v in (("COLOR", color), ("POINT-SIZE", size)) if v)
-    text = html.escape(text).replace("  ", GAP)
-    return f'<TR><TD ALIGN="LEFT">{f"<FONT{font}>{text}</FONT>" if font else text}</TD></TR>'
+    cell = _spaced(head)
+    if text is not None:
+        cell += f'<FONT FACE="{face}">{_spaced(text, every=True)}</FONT>'
+    return f'<TR><TD ALIGN="LEFT">{f"<FONT{font}>{cell}</FONT>" if font else cell}</TD></TR>'
 
 
-def _op_label(node, formulas):
-    """The label of an op's ellipse: its name, attributes and formula; each input's gradient
-    rule (g is the gradient arriving at the output)."""
+def _spaced(text, every=False):
+    """Text for an HTML label, its spaces kept: SVG viewers drop repeated and leading plain
+    spaces. `every` space, for values whose columns must align."""
+    text = html.escape(text)
+    return text.replace(" ", "&#160;") if every else text.replace("  ", GAP)
+
+
+def _op_label(node, formulas, names=None):
+    """The label of an op's ellipse (HTML, without the outer <>): its name, attributes and
+    formula; each input's gradient rule (g is the gradient arriving at the output). A
+    fused op shows its derived forward and gradients, a statement a line."""
     op, attrs = node.op, node.attrs
-    title = html.escape(_op_title(op, attrs))
+    title = html.escape(op_title(op, attrs, names))
     if not formulas:
-        return f"<<B>{title}</B>>"
+        return f"<B>{title}</B>"
     title = f"<B>{title}{GAP}</B>{html.escape(f'out = {op.formula}')}" if op.formula \
         else f"<B>{title}</B>"
-    rules = gradient_formulas(node)
-    shown = [f"d{name} = {text}" for name, text in rules.items()]
-    return f"<{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}>" if shown else f"<{title}>"
+    shown = [rule_statements(name, text) for name, text in gradient_formulas(node).items()]
+    forward = fused_forward(node)
+    if forward:                             # long: one statement a line
+        lines = [title] + [html.escape(line) for line in forward + shown]
+        return '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>'    # statements align
+    return f"{title}<BR/>{(GAP * 2).join(map(html.escape, shown))}" if shown else title
 
 
 # ---------------------------------------------------------------- the walk
@@ -249,34 +133,36 @@ def _roots(tensors):
     return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
 
 
-def _walk(roots, max_nodes):
-    """The nodes the roots depend on, parents first. Iterative; refuses oversized graphs.
+def _walk(roots, max_nodes, stop_at=(), depth=None):
+    """The nodes the roots depend on, parents first, and the ones whose inputs are left out
+    (`stop_at`, or `depth` ops away from a root). Iterative, level by level; refuses
+    oversized graphs.
 
     Counts boxes as it goes (a tensor and an op per op node, one per leaf and per input
     that needs no gradient) and stops as soon as there are more than `max_nodes`, so even
     a graph of millions of nodes is refused at once.
     """
-    seen, stack, boxes = set(roots), list(roots), 0
-    while stack:
-        node = stack.pop()
+    level, cut = dict.fromkeys(roots, 0), set()
+    queue, boxes = collections.deque(roots), 0
+    while queue:
+        node = queue.popleft()
+        if node.op is not None and (node in stop_at or (depth is not None and
+                                                        level[node] >= depth)):
+            cut.add(node)                   # drawn as a tensor; what made it is not
+            boxes += 1
+            continue
         boxes += 1 + (node.op is not None) + sum(p is None for p in node.parents)
         if max_nodes is not None and boxes > max_nodes:
             raise GraphTooLarge(
                 f"draw: the graph has more than max_nodes={max_nodes} nodes (tensors, ops "
                 "and inputs); a picture that large is slow to lay out and hard to read. Draw "
-                "a part of it (draw() an intermediate tensor), or pass a larger max_nodes "
-                "(or None) to draw it all")
+                "a part of it (draw() an intermediate tensor, stop_at=[tensors] where to "
+                "stop, or depth=n ops), or pass a larger max_nodes (or None) to draw it all")
         for p in node.parents:
-            if p is not None and p not in seen:
-                seen.add(p)
-                stack.append(p)
-    order, placed = [], set()
-    for root in roots:
-        for node in topological_order(root):
-            if node not in placed:
-                placed.add(node)
-                order.append(node)
-    return order
+            if p is not None and p not in level:
+                level[p] = level[node] + 1
+                queue.append(p)
+    return sorted(level, key=lambda node: node.seq), cut    # made after its parents
 
 
 def _group(outputs, inputs):
@@ -295,64 +181,127 @@ def _group(outputs, inputs):
 # ---------------------------------------------------------------- drawing
 
 def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
-         formulas=True, backward=False, clusters=None, collapse=None, max_nodes=1000):
+         formulas=True, backward=False, compact=False, clusters=None, collapse=None,
+         stop_at=None, depth=None, max_nodes=1000, max_values=MAX_VALUES):
     """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
 
     names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
                (`Tensor.name` and `name_tensors` name tensors for good)
     rankdir    "TB" (top to bottom) or "LR" (left to right)
     show_data, show_grad
-               summaries of values and of gradients (shown once backward() has run: for
-               leaves, retained tensors, and every node inside `autograd.keep_grads()`)
-    formulas   each op's forward formula and local derivatives
+               values and gradients (shown once backward() has run: for leaves, retained
+               tensors, and every node inside `autograd.keep_grads()`)
+    max_values tensors of at most this many elements show every value, rounded as PyTorch
+               prints them; larger ones mean, std, min and max (0: statistics for all
+               but scalars)
+    formulas   each op's forward formula and gradient rules
     backward   draw the backward pass: arrows point from the output back to the inputs,
                and a dashed box shows each sum that undoes broadcasting (unbroadcast)
+    compact    each op written at the head of the box of the tensor it made, not in an
+               ellipse of its own: half the rows, for long chains such as the lecture's
+    stop_at    tensors where the drawing stops: drawn, but not what they were made from
+    depth      draw at most this many ops back from `tensors`
     clusters   {label: (outputs, inputs)}: frame the ops computing outputs from inputs
     collapse   {label: (outputs, inputs)}: draw those ops as a single node
     max_nodes  refuse (GraphTooLarge) a graph with more nodes than this; None: no limit
+
+    In a notebook the drawing shows itself; without Graphviz's `dot` program it shows the
+    text view (`viz.text`) instead, after a one-line note.
     """
     import graphviz
 
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw: rankdir must be 'TB' or 'LR' (or 'BT', 'RL'), got {rankdir!r}")
-    roots = _roots(tensors)
-    if not all(isinstance(t, Tensor) for t in roots):
-        raise TypeError("draw: expected a Tensor or a list of Tensors")
-    node_names, value_names = {}, {}    # graph node -> name; id of a leaf or array -> name
-    for name, t in _named_tensors(names or {}):
-        if t.grad_fn is not None:
-            node_names.setdefault(t.grad_fn, name)
-        value_names.setdefault(id(t), name)
-        value_names.setdefault(id(t._data), name)
-
-    graph = graphviz.Digraph(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
+    state = select(tensors, "draw", names=names, show_data=show_data, show_grad=show_grad,
+                   formulas=formulas, backward=backward, stop_at=stop_at, depth=depth,
+                   max_nodes=max_nodes, max_values=max_values)
+    state.compact = compact
+    state.add_groups(collapse, collapsed=True)
+    state.add_groups(clusters, collapsed=False)
+    graph = _drawing_class()(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
                                          "ranksep": "0.3"},
                              node_attr={"fontname": FONT, "fontsize": "11"},
                              edge_attr={"fontname": FONT, "fontsize": "10",
                                         "fontcolor": "#566573", "arrowsize": "0.7"})
-    for i, t in enumerate(t for t in roots if t.grad_fn is None):     # leaves: no graph
+    graph.state = state
+    for i, t in enumerate(state.leaf_roots):                    # leaves: no graph
         grad = t.grad._data if t.grad is not None else None
-        label, bad = _tensor_label(value_names.get(id(t)) or t.name, t._data, grad,
-                                   show_data=show_data, show_grad=show_grad)
+        label, bad = _tensor_label(state.value_names.get(id(t)) or t.name, t._data, grad,
+                                   show_data=show_data, show_grad=show_grad,
+                                   max_values=max_values)
         graph.node(f"leaf{i}", label, shape="box", style="rounded,filled",
                    **(NONFINITE if bad else ROOT))
-    root_nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
-    order = _walk(root_nodes, max_nodes)
-    named = [t for _, t in _named_tensors(names or {})] + list(roots)
-    drawing = _Drawing(graph, order, root_nodes, (node_names, value_names), show_data,
-                       show_grad, formulas, backward, _values_of_named(named))
-    drawing.add_groups(collapse, collapsed=True)
-    drawing.add_groups(clusters, collapsed=False)
-    drawing.build()
+    state.build(graph)
     return graph
 
 
-class _Drawing:
-    """The state of one `draw` call: node ids, values, gradients, groups."""
+def select(tensors, caller, *, names=None, show_data=True, show_grad=True, formulas=True,
+           backward=False, stop_at=None, depth=None, max_nodes=1000, max_values=MAX_VALUES):
+    """The part of the graph a drawing (or the text view) shows, with its names, values and
+    gradients: a `Selection`. `caller` names the function in errors."""
+    roots = _roots(tensors)
+    if not all(isinstance(t, Tensor) for t in roots):
+        raise TypeError(f"{caller}: expected a Tensor or a list of Tensors")
+    stops = _roots(stop_at) if stop_at is not None else []
+    if not all(isinstance(t, Tensor) for t in stops):
+        raise TypeError(f"{caller}: stop_at must be a Tensor or a list of Tensors")
+    if depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"{caller}: depth must be a whole number of ops (0 or more), "
+                         f"got {depth!r}")
+    node_names, value_names = {}, {}    # graph node -> name; id of a leaf or array -> name
+    for name, t in named_tensors_in(names or {}):
+        if t.grad_fn is not None:
+            node_names.setdefault(t.grad_fn, name)
+        value_names.setdefault(id(t), name)
+        value_names.setdefault(id(t._data), name)
+    root_nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
+    order, cut = _walk(root_nodes, max_nodes, {t.grad_fn for t in stops}, depth)
+    named = [t for _, t in named_tensors_in(names or {})] + list(roots)
+    values, array_names = live_names(named)
+    value_names = array_names | value_names             # names given to draw come first
+    state = Selection(order, root_nodes, cut, (node_names, value_names), show_data,
+                      show_grad, formulas, backward, values, max_values)
+    state.leaf_roots = [t for t in roots if t.grad_fn is None]
+    return state
 
-    def __init__(self, graph, order, roots, names, show_data, show_grad, formulas,
-                 backward, named_values):
-        self.graph, self.order, self.roots = graph, order, set(roots)
+
+@functools.lru_cache(maxsize=None)
+def _drawing_class():
+    """graphviz.Digraph, shown in a notebook as the text view when `dot` is missing (made
+    on first use: graphviz is imported only when something is drawn)."""
+    import graphviz
+
+    class Drawing(graphviz.Digraph):
+        """A drawing (a graphviz.Digraph) that knows the graph it shows."""
+
+        state = None
+
+        def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+            if dot_available():
+                try:
+                    return super()._repr_mimebundle_(include, exclude, **kwargs)
+                except graphviz.ExecutableNotFound:
+                    pass
+            from .text import text_of
+            return {"text/plain": f"{NO_DOT_NOTE}\n{text_of(self.state)}"}
+
+    return Drawing
+
+
+NO_DOT_NOTE = ("(Graphviz's `dot` program is not installed, so here is the graph as text; "
+               "see docs/viz.md to install it)")
+
+
+class Selection:
+    """The part of the graph one drawing shows: its nodes (parents first), the ones whose
+    inputs are left out (`cut`), and each node's name, value and gradient. `build` draws
+    it into a graphviz graph."""
+
+    def __init__(self, order, roots, cut, names, show_data, show_grad, formulas,
+                 backward, named_values, max_values):
+        self.graph, self.order, self.roots, self.cut = None, order, set(roots), cut
+        self.compact = False
+        self.max_values = max_values
         self.named_values = named_values
         self.node_names, self.value_names = names
         self.show_data, self.show_grad = show_data, show_grad
@@ -360,9 +309,10 @@ class _Drawing:
         self.ids = {node: str(i) for i, node in enumerate(order)}
         self.consumers = {node: [] for node in order}
         for node in order:
-            for p in node.parents:
-                if p is not None:
-                    self.consumers[p].append(node)
+            if node not in cut:
+                for p in node.parents:
+                    if p is not None:
+                        self.consumers[p].append(node)
         self.value = self._values()
         self.group_of, self.groups = {}, []          # node -> group index; (label, collapsed)
         self.backward_ran = any(n.used or self._grad(n) is not None for n in order)
@@ -422,10 +372,12 @@ class _Drawing:
 
     # the boxes -----------------------------------------------------------------------
 
-    def build(self):
+    def build(self, graph):
+        """Add the selection's boxes, ellipses and arrows to `graph`."""
         import graphviz
 
-        frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
+        self.graph = graph
+        self.frames = frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
             "label": label, "style": "rounded,dashed", "color": GROUP["color"],
             "fontcolor": GROUP["color"], "fontname": FONT}) for i, (label, _) in
             enumerate(self.groups)]
@@ -439,7 +391,7 @@ class _Drawing:
             where = self._where(node, frames)
             if self._visible(node):
                 self._tensor(node, where)
-            if node.op is not None and not self._collapsed(node):
+            if node.op is not None and not self._collapsed(node) and node not in self.cut:
                 self._op(node, where)
         for node in self.order:
             self._edges(node)
@@ -464,29 +416,59 @@ class _Drawing:
             note = f"grad: the sum of the gradients of its {len(self.consumers[node])} uses"
         name = self._name(node)
         label, bad = _tensor_label(name, self.value.get(node), grad, note, self.show_data,
-                                   self.show_grad, meta=(node.out_shape, node.out_dtype))
+                                   self.show_grad, meta=(node.out_shape, node.out_dtype),
+                                   max_values=self.max_values, made=self.made_note(node),
+                                   op=self._inline_op(node))
         style = (NONFINITE if bad else ROOT if node in self.roots
                  else PARAMETER if node.op is None else INTERMEDIATE)
-        where.node("t" + self.ids[node], label, shape="box", style="rounded,filled", **style)
+        where.node("t" + self.ids[node], label, shape="box", **style,
+                   style="rounded,filled" + (",dashed" if node in self.cut else ""))
+
+    def _inline_op(self, node):
+        """In the compact layout, the label of the op that made the node's tensor."""
+        if not self.compact or node.op is None or node in self.cut or self._collapsed(node):
+            return None
+        return _op_label(node, self.formulas, self.value_names)
+
+    def made_note(self, node):
+        """For a tensor whose inputs are left out: what made it."""
+        if node not in self.cut:
+            return None
+        count = sum(p is not None for p in node.parents)
+        return f"made by {node.op.name} from {count} input{'s' * (count != 1)} not shown"
 
     def _op(self, node, where):
-        where.node("o" + self.ids[node], _op_label(node, self.formulas), **OP)
+        if not self.compact:
+            where.node("o" + self.ids[node],
+                       f"<{_op_label(node, self.formulas, self.value_names)}>", **OP)
         for i, (p, x) in enumerate(zip(node.parents, node.inputs)):
             if p is None:                            # an input that needs no gradient
-                name = self.value_names.get(id(x))
+                name = self._constant_name(x)
                 if name is None and x.size == 1:     # a constant: just its value
-                    text, bad = _summary(x)
+                    text, bad = number(x.item(), 5), bool(not np.isfinite(x).all())
                     label = f"<{html.escape(text)}>"
                 else:
-                    label, bad = _tensor_label(name, x, show_data=self.show_data)
+                    label, bad = _tensor_label(name, x, show_data=self.show_data,
+                                               max_values=self.max_values)
                 where.node(f"c{self.ids[node]}_{i}", label, shape="box",
                            style="rounded,filled", **(NONFINITE if bad else INPUT))
+
+    def _constant_name(self, array):
+        """The name of a named tensor's array, or, for an array computed from one outside
+        the graph (cross_entropy's one-hot of the targets), `one_hot(targets)`."""
+        name = self.value_names.get(id(array))
+        if name is None and id(array) in derived_constants:
+            ref, kind, sources = derived_constants[id(array)]
+            names = [self.value_names.get(id(source)) for source in sources]
+            if ref() is array and all(names):
+                name = f"{kind}({', '.join(names)})"
+        return name
 
     # the arrows ----------------------------------------------------------------------
 
     def _edges(self, node):
         """The arrows from each input into the node's op, and from the op to its tensor."""
-        if node.op is None:
+        if node.op is None or node in self.cut:
             return
         op, collapsed = self._op_id(node), self._collapsed(node)
         arrow = GRADIENT_EDGE if self.backward else {}
@@ -503,7 +485,7 @@ class _Drawing:
                     source = self._unbroadcast(node, i, source)
                 weight = "1" if p.op is None else "3"       # keep the chain of ops straight
                 self._edge(source, op, weight=weight, **label, **arrow)
-        if self._visible(node):
+        if self._visible(node) and (collapsed or not self.compact):
             self._edge(op, "t" + self.ids[node], weight="6", **arrow)
 
     def _edge(self, source, target, **attrs):
@@ -514,7 +496,11 @@ class _Drawing:
         self.graph.edge(source, target, **attrs)
 
     def _op_id(self, node):
-        return f"g{self.group_of[node]}" if self._collapsed(node) else "o" + self.ids[node]
+        """The node arrows into an op go to: its ellipse, its tensor's box (compact), or
+        the node of the collapsed group it is in."""
+        if self._collapsed(node):
+            return f"g{self.group_of[node]}"
+        return ("t" if self.compact else "o") + self.ids[node]
 
     def _unbroadcast(self, node, i, source):
         """A box for the sum that undoes broadcasting on input i's gradient, if any.
@@ -527,9 +513,9 @@ class _Drawing:
         if not axes:                        # nothing to sum (at most size-1 axes dropped)
             return source
         dims = axes[0] if len(axes) == 1 else axes
-        box = f"u{self.ids[node]}_{i}"
-        self.graph.node(box, f"<unbroadcast: sum over dim {dims}<BR/>{sent} → "
-                        f"{shape}>", **UNBROADCAST)
+        box = f"u{self.ids[node]}_{i}"         # inside the frame of the op it belongs to
+        label = f"<unbroadcast: sum over dim {dims}<BR/>{sent} → {shape}>"
+        self._where(node, self.frames).node(box, label, **UNBROADCAST)
         self._edge(source, box, **GRADIENT_EDGE)
         return box
 
@@ -555,11 +541,14 @@ def dot_available():
 
 
 def render(graph, path, *, format=None, timeout=60, **options):
-    """Render a drawing to `path` (.svg, .png or .pdf) with Graphviz's `dot`; returns the path.
+    """Render a drawing to `path` (.svg, .png, .pdf or .html) with Graphviz's `dot`; returns
+    the path.
 
     `graph` is a Digraph from `draw`, or tensors to draw first with `options` (the keyword
-    arguments of `draw`). Without `dot` installed, the DOT source is saved next to `path`
-    (as .gv) and DotNotFound says how to install it; `graph.save("x.gv")` also always works.
+    arguments of `draw`). An .html file is one self-contained page (the SVG and a small
+    script; viz/page.py): pan, zoom, and tooltips with each box's full values, gradient and
+    formula. Without `dot` installed, the DOT source is saved next to `path` (as .gv) and
+    DotNotFound says how to install it; `graph.save("x.gv")` also always works.
     """
     if not hasattr(graph, "source"):
         graph = draw(graph, **options)
@@ -569,17 +558,17 @@ def render(graph, path, *, format=None, timeout=60, **options):
     fmt = format or path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValueError(f"render: cannot tell the format of {str(path)!r}; name it .svg, "
-                         ".png or .pdf, or pass format=")
-    dot = shutil.which("dot")
+                         ".png, .pdf or .html, or pass format=")
+    dot, to = shutil.which("dot"), "svg" if fmt == "html" else fmt      # dot's -T format
     if dot is None:
         source = _save_source(graph, path)
         raise DotNotFound(f"render: the `dot` program of Graphviz, which turns the drawing "
                           f"into {fmt.upper()}, is not installed; {INSTALL_DOT}. The DOT "
-                          f"source was saved to {source}: render it later with `dot -T{fmt} "
+                          f"source was saved to {source}: render it later with `dot -T{to} "
                           f"{source} -o {path}`, or paste it into an online Graphviz viewer")
     partial = path.with_name(path.name + ".tmp")
     try:
-        result = subprocess.run([dot, f"-T{fmt}", "-o", str(partial)],
+        result = subprocess.run([dot, f"-T{to}", "-o", str(partial)],
                                 input=graph.source.encode("utf-8"), capture_output=True,
                                 timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -591,6 +580,11 @@ def render(graph, path, *, format=None, timeout=60, **options):
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         raise RenderError(f"render: dot failed: {result.stderr.decode(errors='replace')}")
+    if fmt == "html":
+        from .page import details, page
+        svg = partial.read_text(encoding="utf-8")
+        shown = details(graph.state) if getattr(graph, "state", None) is not None else {}
+        partial.write_text(page(svg, shown, path.stem), encoding="utf-8")
     os.replace(partial, path)
     return path
 
