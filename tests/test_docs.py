@@ -17,7 +17,7 @@ from tensorgrad import viz
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
-BLOCK = re.compile(r"(?:<!-- (not run|excerpt of):? *(.*?) -->\n)?```python\n(.*?)```", re.S)
+BLOCK = re.compile(r"(?:<!-- (not run|excerpt of):? *(.*?) -->\n)? *```python\n(.*?)```", re.S)
 
 
 def blocks(page):
@@ -43,7 +43,7 @@ def test_every_python_block_of_the_page_runs_in_sequence(page, tmp_path, monkeyp
         elif marker == "not run":
             assert what.strip(), f"{where}: say why it is not run"
         else:
-            exec(compile(code, where, "exec"), namespace)
+            exec(compile(textwrap.dedent(code), where, "exec"), namespace)
 
 
 def test_the_readme_draws_the_graph_of_a_taste(tmp_path, monkeypatch, capsys):
