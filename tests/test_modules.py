@@ -460,3 +460,28 @@ def test_a_compiled_step_with_dropout_runs_eagerly_in_training_and_compiles_in_e
         x = tg.randn(2, 4)
         assert step(x).item() == model(x).sum().item()
     assert step.last == "compiled"
+
+
+LAYERS = {
+    "Linear": lambda lib, **kw: lib.nn.Linear(2, 3, **kw),
+    "Linear(bias=False)": lambda lib, **kw: lib.nn.Linear(2, 3, False, **kw),
+    "Embedding": lambda lib, **kw: lib.nn.Embedding(4, 2, **kw),
+    "BatchNorm1d": lambda lib, **kw: lib.nn.BatchNorm1d(3, **kw),
+    "LayerNorm": lambda lib, **kw: lib.nn.LayerNorm(3, **kw),
+}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layers_take_device_and_dtype_as_pytorch(layer):
+    torch = pytest.importorskip("torch")
+    for kw in ({}, {"device": "cpu"}, {"dtype": "float64"}, {"device": "cpu", "dtype": "float64"}):
+        made = []
+        for lib in (tg, torch):
+            args = {k: (getattr(lib, v) if k == "dtype" else v) for k, v in kw.items()}
+            m = LAYERS[layer](lib, **args)
+            made.append(sorted((n, str(p.dtype).replace("torch.", ""), tuple(p.shape))
+                               for n, p in m.named_parameters()))
+        assert made[0] == made[1]
+    with pytest.raises(RuntimeError, match=f"{layer.split('(')[0]}: device 'cuda' is not "
+                                           "available: tensorgrad runs on the CPU only"):
+        LAYERS[layer](tg, device="cuda")

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..devices import device, device_arg
 from ..versions import note_inplace_change, note_sharing
 from ..checks import as_dtype, checked_state, index_range, int_arg, number_arg, shown
 from ..creation import ones, rand, randn, zeros
@@ -187,8 +188,8 @@ class Module:
         for value in list(args) + [kwargs.pop("device", None), kwargs.pop("dtype", None)]:
             if value is None:
                 continue
-            if isinstance(value, str) or isinstance(getattr(value, "type", None), str):
-                _check_device(value, "Module.to")
+            if isinstance(value, (str, device)):
+                device_arg(value, "Module.to")
             else:
                 dtype = as_dtype(value, "Module.to")
         kwargs.pop("non_blocking", None)
@@ -212,7 +213,7 @@ class Module:
 
     def cuda(self, device=None):
         """Refused: tensorgrad computes with numpy on the CPU."""
-        _check_device("cuda", "Module.cuda")
+        device_arg("cuda", "Module.cuda")
 
     def float(self):
         """Cast the floating-point parameters and buffers to float32."""
@@ -277,12 +278,13 @@ def zero_grads(params, set_to_none=True):
             p.grad = Tensor._wrap(np.zeros_like(p.grad._data), None)
 
 
-def _check_device(device, op):
-    """Accept the CPU, by name ('cpu', 'cpu:0') or as a device object; refuse the rest."""
-    name = str(getattr(device, "type", device))
-    if name.split(":")[0] != "cpu":
-        raise RuntimeError(f"{op}: device {str(device)!r} is not available: tensorgrad "
-                           "computes with numpy on the CPU (use 'cpu')")
+def _made_on(module, device, dtype, name):
+    """A layer's `device=` (the CPU only) and `dtype=` (a floating dtype for its parameters
+    and buffers, float32 by default), as PyTorch's layers take them."""
+    device_arg(device, name)
+    if dtype is not None:
+        module.to(dtype)
+    return module
 
 
 class Linear(Module):
@@ -291,12 +293,14 @@ class Linear(Module):
     Initialised uniformly in +-1/sqrt(in_features), as PyTorch does.
     """
 
-    def __init__(self, in_features, out_features, bias=True, generator=None):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None,
+                 generator=None):
         in_features = int_arg(in_features, "Linear", "in_features", low=0)
         out_features = int_arg(out_features, "Linear", "out_features", low=0)
         bound = 1 / math.sqrt(in_features) if in_features else 0.0
         self.weight = _uniform((out_features, in_features), bound, generator)
         self.bias = _uniform((out_features,), bound, generator) if bias else None
+        _made_on(self, device, dtype, "Linear")
 
     def forward(self, x):
         x = _tensor(x, "Linear")
@@ -314,10 +318,11 @@ class Linear(Module):
 class Embedding(Module):
     """A lookup table: row i of `weight` (num_embeddings, embedding_dim) for index i."""
 
-    def __init__(self, num_embeddings, embedding_dim, generator=None):
+    def __init__(self, num_embeddings, embedding_dim, device=None, dtype=None, generator=None):
         self.weight = randn(int_arg(num_embeddings, "Embedding", "num_embeddings", low=0),
                             int_arg(embedding_dim, "Embedding", "embedding_dim", low=0),
                             generator=generator, requires_grad=True)
+        _made_on(self, device, dtype, "Embedding")
 
     def forward(self, idx):
         index = idx._data if isinstance(idx, Tensor) else np.asarray(idx)
@@ -340,7 +345,7 @@ class BatchNorm1d(Module):
     Runs on `functional.batch_norm`, whose training-mode backward is derived with sympy.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, device=None, dtype=None):
         num_features = int_arg(num_features, "BatchNorm1d", "num_features", low=0)
         if momentum is None:
             raise TypeError("BatchNorm1d: momentum must be a number in [0, 1]; the cumulative "
@@ -351,6 +356,7 @@ class BatchNorm1d(Module):
         self.bias = zeros(num_features, requires_grad=True)
         self.register_buffer("running_mean", zeros(num_features))
         self.register_buffer("running_var", ones(num_features))
+        _made_on(self, device, dtype, "BatchNorm1d")
 
     def forward(self, x):
         x = _tensor(x, "BatchNorm1d")
@@ -443,7 +449,8 @@ class LayerNorm(Module):
     `weight` (ones) and shift by `bias` (zeros). Runs on `functional.layer_norm`, whose
     backward is derived with sympy."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
         self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         self.eps = number_arg(eps, "LayerNorm", "eps", low=0)
         self.elementwise_affine = bool(elementwise_affine)
@@ -451,6 +458,7 @@ class LayerNorm(Module):
         self.weight = ones(*self.normalized_shape, requires_grad=True) if affine else None
         self.bias = (zeros(*self.normalized_shape, requires_grad=True)
                      if affine and bias else None)
+        _made_on(self, device, dtype, "LayerNorm")
 
     def forward(self, x):
         return layer_norm(_tensor(x, "LayerNorm"), self.normalized_shape, self.weight,
