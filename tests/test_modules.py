@@ -485,3 +485,26 @@ def test_layers_take_device_and_dtype_as_pytorch(layer):
     with pytest.raises(RuntimeError, match=f"{layer.split('(')[0]}: device 'cuda' is not "
                                            "available: tensorgrad runs on the CPU only"):
         LAYERS[layer](tg, device="cuda")
+
+
+def test_batchnorm_counts_training_batches_as_pytorch_compiled_too():
+    """num_batches_tracked counts training batches (not eval ones), in state_dict as in
+    PyTorch; a compiled step counts them too, running its generated code."""
+    from tensorgrad import codegen
+    model = tg.nn.Sequential(tg.nn.Linear(4, 3), tg.nn.BatchNorm1d(3))
+    step = codegen.compile(lambda x: model(x).sum())
+    x = tg.randn(8, 4)
+    for _ in range(4):
+        model.zero_grad()
+        step(x)
+    assert step.last == "compiled", step.explain()
+    model.eval()
+    model(x)
+    state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                           "1.running_var", "1.num_batches_tracked"]
+    assert int(state["1.num_batches_tracked"]) == 4
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    theirs.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in state.items()})
+    assert int(theirs[1].num_batches_tracked) == 4

@@ -13,7 +13,8 @@ import numpy as np
 from ..devices import device, device_arg
 from ..versions import note_inplace_change, note_sharing
 from ..checks import as_dtype, checked_state, index_range, int_arg, number_arg, shown
-from ..creation import ones, rand, randn, zeros
+from ..autograd import note_effect
+from ..creation import ones, rand, randn, tensor, zeros
 from ..functional import _normalized_shape, _tensor, batch_norm, dropout, gelu, layer_norm
 from ..tensor import Tensor
 
@@ -356,6 +357,7 @@ class BatchNorm1d(Module):
         self.bias = zeros(num_features, requires_grad=True)
         self.register_buffer("running_mean", zeros(num_features))
         self.register_buffer("running_var", ones(num_features))
+        self.register_buffer("num_batches_tracked", tensor(0))   # training batches seen
         _made_on(self, device, dtype, "BatchNorm1d")
 
     def forward(self, x):
@@ -366,11 +368,21 @@ class BatchNorm1d(Module):
         if self.training and math.prod(x.shape[:-1]) < 2:
             raise ValueError(f"BatchNorm1d: training needs more than one value per "
                              f"feature to compute a variance, got input {x.shape}")
-        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          training=self.training, momentum=self.momentum, eps=self.eps)
+        out = batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                         training=self.training, momentum=self.momentum, eps=self.eps)
+        if self.training:
+            _count_batch(None, self.num_batches_tracked)
+            note_effect(_count_batch, out._data, self.num_batches_tracked)  # compiled too
+        return out
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, eps={self.eps}, momentum={self.momentum}"
+
+
+def _count_batch(steps, counter):
+    """One more training batch seen, as PyTorch counts in `num_batches_tracked` (called as
+    an update outside the graph, which a compiled step makes too: `steps` is unused)."""
+    counter._data += 1
 
 
 class Tanh(Module):

@@ -21,14 +21,6 @@ kinks/F.cross_entropy(x, [0, 2], 'sum') at huge
 kinks/F.cross_entropy(x, [0, 2], 'none') at huge
 """)
 
-MECHANISMS['module-names'] = (
-    'BatchNorm1d has no num_batches_tracked buffer (PyTorch counts the training batches '
-    'there), so its state dict lacks that key',
-    "list(tg.nn.BatchNorm1d(2).state_dict())  # no 'num_batches_tracked'",
-    """
-nn/Sequential(Linear, BatchNorm1d) state_dict keys
-""")
-
 KNOWN_FAILURES = {case_id: f"{key}: {reason}"
                   for key, (reason, _, ids) in MECHANISMS.items()
                   for case_id in ids.strip().splitlines()}
