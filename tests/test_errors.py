@@ -7,7 +7,7 @@ import pytest
 
 import tensorgrad as tg
 import tensorgrad.nn.functional as F
-from tensorgrad import nn
+from tensorgrad import nn, viz
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 ROW = re.compile(r"^\| `(?P<code>.+)` \| (?P<kind>\w+) \| (?P<message>.*) \|$")
@@ -30,6 +30,6 @@ def test_the_table_is_not_empty():
 def test_documented_error(code, kind, message):
     with pytest.raises(Exception) as info:
         with np.errstate(all="ignore"):
-            exec(code, {"tg": tg, "np": np, "F": F, "nn": nn})
+            exec(code, {"tg": tg, "np": np, "F": F, "nn": nn, "viz": viz})
     assert type(info.value).__name__ == kind
     assert str(info.value).strip() == message.strip()
