@@ -161,7 +161,7 @@ def test_the_listings_in_the_docs_are_what_the_engine_writes():
     names, loss = fused_lecture_graph()
     program = codegen.generate(loss, {"Xb": names["Xb"], "Yb": names["Yb"]})
     assert program.source in blocks
-    assert "dlogits = dloss_2.reshape((1, 1)) * (np.exp(logprobs) - one_hot) / 32" in program.source
+    assert "dlogits = dloss_2.reshape((1, 1)) / 32 * (np.exp(logprobs) - one_hot)" in program.source
     assert_bit_exact(program, loss)
 
 
@@ -185,7 +185,7 @@ def test_fused_variant_agrees_with_the_step_by_step_code():
 
 
 @pytest.mark.parametrize("variant, line", [([], "dcounts_sum_inv = (dprobs * counts).sum("),
-                                           (["--fused"], "* (np.exp(logprobs) - one_hot) / 32")])
+                                           (["--fused"], "/ 32 * (np.exp(logprobs) - one_hot)")])
 def test_the_generated_backward_example_runs(variant, line):
     script = EXAMPLES / "generated_backward.py"
     result = subprocess.run([sys.executable, str(script), *variant], capture_output=True,

@@ -1,6 +1,7 @@
 """Symbolic gradients: derived formulas against hand-written rules, the lecture's results,
 autograd through the unfused graph, finite differences, and PyTorch when installed."""
 import inspect
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import tensorgrad as tg
 import tensorgrad.nn.functional as F
 from tensorgrad import nn, ops
 from tensorgrad.symbolic.elementwise_ops import table_ops
+from tensorgrad.symbolic.library import BUILTINS
 from tensorgrad.symbolic import (builtin_op, derivation, derivative, elementwise, fused_op,
                                  lecture_dhprebn, lecture_dlogits)
 
@@ -480,6 +482,45 @@ def test_keepdim_and_reducing_over_several_array_axes():
     y.backward(G)
     ref.backward(G)
     assert rel_err(fused[0].grad.numpy(), plain[0].grad.numpy()) <= 1e-12
+
+
+# ---------------------------------------------------------------- kernel code
+
+def _kernel_statements(source):
+    """(name assigned, the code after it) for each assignment of a kernel."""
+    lines = source.splitlines()
+    return [(line.split("=")[0].strip(), "\n".join(lines[k + 1:]))
+            for k, line in enumerate(lines) if " = " in line and "saved[" not in line]
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_kernel_statement_is_read_and_none_is_computed_twice(name):
+    """sympy's cse alone named the n - 1 of a sum's limits (never read) and left layer
+    norm's g*weight computed a second time beside the temporary holding it."""
+    op = builtin_op(name)
+    for which in ["forward", *op.definition.tensor_names]:
+        source = op.kernel(which, np.float64).source
+        for assigned, rest in _kernel_statements(source):
+            assert re.search(rf"\b{assigned}\b", rest), (assigned, source)
+        for assigned, _ in _kernel_statements(source):
+            if assigned.startswith("_t"):
+                value = source.split(f"{assigned} = ")[1].splitlines()[0]
+                assert source.count(value) == 1, (value, source)
+    assert builtin_op("layer_norm").kernel("x", np.float64).source.count("g*weight") == 1
+
+
+def test_per_row_factors_meet_each_other_before_the_arrays():
+    """In (a/n)*h, a and n are one number per row: combined first, one pass over h; a*h/n
+    would pass over h twice. The printed order is the evaluated order."""
+    @fused_op(dim=-1)
+    def scaled(f, h, w):
+        return f.sum(h) * h * w / f.n()
+
+    h, w = np.random.default_rng(0).standard_normal((2, 5, 7))
+    forward = scaled.kernel("forward", np.float64)
+    assert "out = (sum1/n)*h*w" in forward.source, forward.source
+    out = forward(None, None, h, w, n=7, _axes_i=(-1,), saved={})
+    assert np.allclose(out, h.sum(-1, keepdims=True) * h * w / 7)
 
 
 # ---------------------------------------------------------------- caching and laziness

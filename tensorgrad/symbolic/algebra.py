@@ -16,6 +16,7 @@ import re
 import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import precedence
 
 
 # ---------------------------------------------------------------- sums
@@ -213,6 +214,40 @@ class KernelPrinter(NumPyPrinter):
                           "allow_unknown_functions": False})
         self.axis_names = axis_names or {}
         self.selectors = selectors or {}
+        self.indices = frozenset(self.axis_names)
+
+    # Python evaluates a*b*c and a + b + c left to right, each step a pass over its operands.
+    # Quantities that vary along fewer reduced axes (1/n, rstd, a row's sum: one number per
+    # row) are combined first, so they meet a whole array once: layer norm's input gradient
+    # went from 8 passes over (32, 64, 128) to 6 this way.
+
+    def _extent(self, e):
+        """How many reduced axes `e` varies along."""
+        return len(support(e, self.indices))
+
+    def _as_ordered_terms(self, expr, order=None):
+        """An Add's terms; when two or more vary along fewer axes than the sum, those first
+        (sorted stably), so they are added together before they meet the arrays."""
+        terms = super()._as_ordered_terms(expr, order)
+        extent = self._extent(expr)
+        if sum(self._extent(t) < extent for t in terms) < 2:
+            return terms
+        return sorted(terms, key=self._extent)
+
+    def _print_Mul(self, e):
+        """A product as (the factors that vary along fewer axes) * (the rest); a minus sign
+        leads, where Python applies it to the first factor only."""
+        if e.as_coeff_Mul()[0] < 0:
+            return "-" + self._print(-e)
+        extent = self._extent(e)
+        factors = sp.Mul.make_args(e)
+        small = [f for f in factors if self._extent(f) < extent]
+        if not small or len(small) == len(factors):
+            return super()._print_Mul(e)
+        big = [f for f in factors if self._extent(f) == extent]
+        level = precedence(e)
+        return (f"{self.parenthesize(sp.Mul(*small), level)}*"
+                f"{self.parenthesize(sp.Mul(*big), level, strict=True)}")
 
     def _print_Indexed(self, e):
         return self._print(e.base.label)

@@ -79,13 +79,59 @@ class KernelWriter:
                 body.append(f"    {step.name} = {code}")
                 if step.symbol != self.d.out:
                     computed.append(step.name)
-        temps, values = sp.cse(results, symbols=sp.numbered_symbols("_t"), optimizations=None)
-        body += [f"    {t} = {self.code(e)}" for t, e in temps]
+        temps, values = self.statements(results)
+        body += [f"    {_name(t)} = {self.code(e)}" for t, e in temps]
         if saves:
             body.append("    saved.update(" + ", ".join(f"{n}={n}" for n in computed) + ")")
         body.append(f"    return {', '.join(self.code(v) for v in values)}")
         params = ", ".join(self.params + ["saved"])
         return f"def {fname}({params}):\n" + "\n".join(body) + "\n"
+
+    def statements(self, results):
+        """`results` as statements `(symbol, expression)` and the expressions that use them:
+        every common subexpression computed once, each quantity read once written where it
+        is read, no statement that nothing reads.
+
+        sympy's `cse` alone falls short of that on sums: it names the n - 1 of their limits
+        (which the printed code never reads) and can leave an occurrence of a product it
+        named (layer norm's g*weight was computed twice). So sums are named first (inner
+        ones before the sums around them), `cse` runs on the summands and the results, and
+        every remaining occurrence of a named subexpression is replaced by its name. A
+        summand keeps the one-hot factor the printer picks with (`KernelPrinter._picked`).
+        """
+        names = sp.numbered_symbols("_t")
+        sums = {}                                   # Sum -> its name, inner sums first
+        exprs = [e.replace(lambda q: isinstance(q, sp.Sum),
+                           lambda q: sums.setdefault(q, next(names))) for e in results]
+        sums = {name: s for s, name in sums.items()}
+        picked = {name: self.printer._picked(s.function, s.limits[0][0]) or (sp.S.One, s.function)
+                  for name, s in sums.items()}
+        temps, reduced = sp.cse([rest for _, rest in picked.values()] + exprs,
+                                symbols=names, optimizations=None)
+        for k, (t, e) in enumerate(temps):          # finish cse's work, in order
+            rule = {e: t}
+            temps[k + 1:] = [(u, d.xreplace(rule)) for u, d in temps[k + 1:]]
+            reduced = [r.xreplace(rule) for r in reduced]
+        statements = dict(temps)
+        for (name, s), (onehot, _), rest in zip(sums.items(), picked.values(), reduced):
+            statements[name] = sp.Sum(onehot * rest, *s.limits)
+        values = reduced[len(sums):]
+        statements = dict(_in_order(statements, values))
+        for t in reversed(list(statements)):        # read once: written where it is read
+            uses = sum(e.count(t) for u, e in statements.items() if u != t)
+            if uses + sum(v.count(t) for v in values) == 1:
+                rule = {t: statements.pop(t)}
+                statements = {u: e.xreplace(rule) for u, e in statements.items()}
+                values = [v.xreplace(rule) for v in values]
+        # numbered as read; a temporary that varies along an axis is indexed along it, as
+        # the quantities it is made of are (the printer orders products by that)
+        number, written = {}, []
+        for k, (t, e) in enumerate(statements.items()):
+            e = e.xreplace(number)
+            along = sorted(support(e, self.d.forward.indices), key=sp.default_sort_key)
+            number[t] = sp.IndexedBase(f"_t{k}")[tuple(along)] if along else sp.Symbol(f"_t{k}")
+            written.append((number[t], e))
+        return written, [v.xreplace(number) for v in values]
 
     def fname(self, which):
         """The kernel's function name: <op>_forward, <op>_grad_<input>, <op>_checked."""
@@ -110,6 +156,21 @@ class KernelWriter:
         saved = {s.symbol for s, _ in self.needed(self.d.out)}
         return self.source(self.fname(input), self.d.gradient(input),
                            given=saved | {self.d.out})
+
+
+def _in_order(statements, values):
+    """The statements `values` read, each after those it reads (a topological order)."""
+    wanted = set().union(*(v.free_symbols for v in values)) & set(statements)
+    order, done = [], set()
+    while wanted - done:
+        for name in statements:
+            if name in wanted and name not in done:
+                reads = statements[name].free_symbols & set(statements)
+                wanted |= reads
+                if reads <= done:
+                    order.append((name, statements[name]))
+                    done.add(name)
+    return order
 
 
 def _name(symbol):
