@@ -70,7 +70,7 @@ def test_the_exercises_run_bit_exact_with_drawings_inline(tmp_path):
                 if outputs(cell, "image/svg+xml")]
     assert len(drawings) == 2
     assert "counts_sum_inv" in drawings[0] and "unbroadcast: sum over dim 1" in drawings[0]
-    assert "dlogits = g.reshape((1, 1)) * (np.exp(logprobs) &#45; target) / 32" in drawings[1]
+    assert "dlogits = g.reshape((1, 1)) / 32 * (np.exp(logprobs) &#45; target)" in drawings[1]
 
 
 def test_without_dot_the_notebook_shows_the_text_view(tmp_path, monkeypatch):
