@@ -255,10 +255,10 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
     add it to what the input has received so far.
 
     Finished gradients go to the `.grad` of leaves and retained tensors (`store`, by
-    default `deliver`). With
-    `only` (a set of nodes), they go nowhere: the pass visits only the nodes that lead to
-    those, and returns {node: gradient} for them (`autograd.grad`). `rule` computes an
-    input's gradient (higher.py passes one that records the backward pass in the graph).
+    default `deliver`). With `only` (a set of nodes), they go nowhere: the pass visits
+    only the nodes that lead to those, and returns {node: gradient} for them
+    (`autograd.grad`). `rule` computes an input's gradient (higher.py passes one that
+    records the backward pass in the graph).
     """
     store = store or deliver
     grads, keep = dict(roots), _keeping_grads[-1]

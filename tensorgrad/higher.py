@@ -135,8 +135,9 @@ class Recorded:
                 return Recorded(unary(op, inputs[0].t))
             if ufunc in _CONSTANT_UFUNCS:
                 return ufunc(*map(values, inputs))
-        raise NotImplementedError(f"numpy's {ufunc.__name__}{'.' + method if method != '__call__' else ''} "
-                                  "has no version on recorded gradients (tensorgrad/higher.py)")
+        called = ufunc.__name__ + ("" if method == "__call__" else f".{method}")
+        raise NotImplementedError(f"numpy's {called} has no version on recorded gradients "
+                                  "(tensorgrad/higher.py)")
 
     def __array_function__(self, func, types, args, kwargs):
         handler = _FUNCTIONS.get(func)

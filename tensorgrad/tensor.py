@@ -332,10 +332,10 @@ def _split_sizes(sizes, n, op):
 class Tensor:
     """An n-dimensional array of numbers that records the ops applied to it.
 
-    Its values are a numpy array (`numpy()`). A tensor `requires_grad` when it has a node in the graph:
-    leaves you mark (parameters), and every result of an op on such a tensor. After
-    `loss.backward()`, leaves (and tensors that called `retain_grad()`) hold their gradient
-    in `.grad`, a Tensor of the same shape.
+    Its values are a numpy array (`numpy()`). A tensor `requires_grad` when it has a node
+    in the graph: leaves you mark (parameters), and every result of an op on such a tensor.
+    After `loss.backward()`, leaves (and tensors that called `retain_grad()`) hold their
+    gradient in `.grad`, a Tensor of the same shape.
     """
 
     __slots__ = ("_data", "_node", "grad", "_name", "_untracked", "__weakref__")

@@ -18,8 +18,9 @@ from ..graph import Node, backpropagate, topological_order
 from ..higher import grad
 from . import functional
 
-__all__ = ["AnomalyWarning", "Node", "backward", "detect_anomaly", "enable_grad", "functional", "grad",
-           "is_grad_enabled", "keep_grads", "no_grad", "set_grad_enabled", "topological_order"]
+__all__ = ["AnomalyWarning", "Node", "backward", "detect_anomaly", "enable_grad", "functional",
+           "grad", "is_grad_enabled", "keep_grads", "no_grad", "set_grad_enabled",
+           "topological_order"]
 
 
 # ---------------------------------------------------------------- tracing, for codegen
