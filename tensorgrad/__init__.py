@@ -13,6 +13,8 @@ one-way, each importing only those before it:
     grad_mode   no_grad, keep_grads, anomaly mode
     versions    in-place changes and shared memory
     graph       the Node and the backward pass
+    reductions, movement  two groups of Tensor's methods, as mixins (they apply ops
+                through `self`, importing nothing above the op table)
     tensor      Tensor and `apply`
     higher      gradients of gradients: the op table's rules run on tensors
     source      the op table's rules written out as code

@@ -104,3 +104,48 @@ def checked_state(state, own, where):
                              f"state but {np.shape(target)} in the {where}")
         arrays[name] = value
     return arrays
+
+
+def correction_arg(name, unbiased, correction):
+    """var's and std's divisor n - correction: `unbiased=False` is correction 0, as in
+    PyTorch; the default is 1 (Bessel's correction). Giving both is refused, as there."""
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{name}: give unbiased or correction, not both")
+    if correction is None:
+        return 0 if unbiased is False else 1
+    return int_arg(correction, name, "correction", low=0)
+
+
+def int_args(name, what, args):
+    """Integers given as f(2, 3) or as f((2, 3)): PyTorch accepts both."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    if not all(is_int(a) for a in args):
+        raise TypeError(f"{name}: {what} must be integers, got {args}")
+    return tuple(int(a) for a in args)
+
+
+def shape_arg(name, shape, inferred=0):
+    """A shape given as f(2, 3) or f((2, 3)): sizes that are not negative, except that up
+    to `inferred` of them may be -1 (the size reshape infers, or expand keeps)."""
+    shape = int_args(name, "sizes", shape)
+    if any(n < -1 or (n == -1 and not inferred) for n in shape):
+        allowed = ", or -1 for one size inferred from the others" if inferred else ""
+        raise ValueError(f"{name}: sizes must be 0 or more{allowed}, got {shape}")
+    if shape.count(-1) > inferred:
+        raise ValueError(f"{name}: only one size can be -1 (inferred from the others), "
+                         f"got {shape}")
+    return shape
+
+
+def split_sizes(sizes, n, op):
+    """The sizes of the pieces `split` cuts a dimension of size `n` into: pieces of `sizes`
+    (an int) and a shorter last one, or the list `sizes` itself, which must add up to n."""
+    if is_int(sizes):
+        size = int_arg(sizes, op, "split_size", low=1)
+        return [size] * (n // size) + ([n % size] if n % size or not n else [])
+    sizes = int_args(op, "split sizes", (sizes,))
+    if sum(sizes) != n or min(sizes, default=0) < 0:
+        raise ValueError(f"{op}: split sizes {list(sizes)} must be at least 0 and add up to "
+                         f"the size of the dimension, {n}")
+    return sizes

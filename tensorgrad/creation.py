@@ -12,9 +12,9 @@ import numpy as np
 
 from .arrays import DEFAULT_FLOAT, DEFAULT_INT
 from .versions import note_sharing
-from .checks import NUMBER_KINDS, as_dtype, int_arg, number_arg, shown
+from .checks import NUMBER_KINDS, as_dtype, int_arg, number_arg, shape_arg, shown
 from .devices import device_arg
-from .tensor import Tensor, _shape_arg, as_array
+from .tensor import Tensor, as_array
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False, name=None):
@@ -46,7 +46,7 @@ def from_numpy(array):
 
 def _filled(fill, size, dtype, requires_grad, name, device=None):
     device_arg(device, name)
-    shape = _shape_arg(name, size)
+    shape = shape_arg(name, size)
     fill = fill._data if isinstance(fill, Tensor) else fill
     if np.ndim(fill) != 0 or np.asarray(fill).dtype.kind not in NUMBER_KINDS:
         raise TypeError(f"{name}: fill_value must be a number, got {shown(fill)}")
@@ -215,7 +215,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Samples from the standard normal distribution, float32 by default."""
     device_arg(device, "randn")
     dtype = _float_dtype(dtype, "randn")
-    data = _rng(generator, "randn").standard_normal(_shape_arg("randn", size), dtype=np.float64)
+    data = _rng(generator, "randn").standard_normal(shape_arg("randn", size), dtype=np.float64)
     return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
@@ -223,7 +223,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Samples from the uniform distribution on [0, 1), float32 by default."""
     device_arg(device, "rand")
     dtype = _float_dtype(dtype, "rand")
-    data = _rng(generator, "rand").random(_shape_arg("rand", size))
+    data = _rng(generator, "rand").random(shape_arg("rand", size))
     return Tensor._wrap(data.astype(dtype), None).requires_grad_(requires_grad)
 
 
@@ -247,7 +247,7 @@ def randint(*args, size=None, generator=None, dtype=None, device=None):
                         f"{shown(size)}")
     if high <= low:
         raise ValueError(f"randint: the range [{low}, {high}) is empty")
-    size = _shape_arg("randint", (size,))
+    size = shape_arg("randint", (size,))
     dtype = _counting_dtype(dtype, "randint") if dtype is not None else DEFAULT_INT
     data = _rng(generator, "randint").integers(low, high, size=size, dtype=np.int64)
     return Tensor._wrap(data.astype(dtype), None)

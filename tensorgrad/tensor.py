@@ -7,25 +7,23 @@ are composites of ones that are, and need no backward of their own.
 """
 import math
 import weakref
-from collections import namedtuple
 
 import numpy as np
 
 from . import ops
 from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normalize_dim,
-                     normalize_dims, result_float, result_type)
+                     result_float, result_type)
 from .grad_mode import _anomaly, _grad_enabled, check_finite, creation_site
 from .graph import Node, backpropagate, leaf_node
 from .versions import check_unshared, memory_owner, note_inplace_change, note_sharing
-from .checks import NUMBER_KINDS, as_dtype, index_range, int_arg, is_int, shown
+from .checks import NUMBER_KINDS, as_dtype, index_range, int_arg, shown
 from .devices import CPU, device_arg, is_device
+from .movement import Movement
+from .reductions import Reductions
 
-MaxResult = namedtuple("MaxResult", "values indices")
 named_tensors = weakref.WeakSet()   # the live tensors that have a name: drawings label the
                                     # inputs that need no gradient (a graph keeps only their
                                     # arrays) and show the values of named intermediates
-MinResult = namedtuple("MinResult", "values indices")
-TopkResult = namedtuple("TopkResult", "values indices")
 
 
 def as_array(data, dtype=None, op="tensor"):
@@ -249,16 +247,6 @@ def _as_index(index):
 _SYMBOLS = {ops.Add: "+", ops.Sub: "-", ops.Mul: "*", ops.Div: "/"}
 
 
-def _correction(name, unbiased, correction):
-    """var's and std's divisor n - correction: `unbiased=False` is correction 0, as in
-    PyTorch; the default is 1 (Bessel's correction). Giving both is refused, as there."""
-    if unbiased is not None and correction is not None:
-        raise TypeError(f"{name}: give unbiased or correction, not both")
-    if correction is None:
-        return 0 if unbiased is False else 1
-    return int_arg(correction, name, "correction", low=0)
-
-
 def _set_steps(x, steps, value):
     """A copy of `x` with `value` written at the index `steps` (see arrays.index_steps), in
     the graph: x[first][then] = value is x[first] = (x[first] with [then] = value)."""
@@ -267,28 +255,6 @@ def _set_steps(x, steps, value):
     first, then = steps
     part = apply(ops.GetItem, x, index=first)
     return apply(ops.SetItem, x, apply(ops.SetItem, part, value, index=then), index=first)
-
-
-def _int_args(name, what, args):
-    """Integers given as f(2, 3) or as f((2, 3)): PyTorch accepts both."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    if not all(is_int(a) for a in args):
-        raise TypeError(f"{name}: {what} must be integers, got {args}")
-    return tuple(int(a) for a in args)
-
-
-def _shape_arg(name, shape, inferred=0):
-    """A shape given as f(2, 3) or f((2, 3)): sizes that are not negative, except that up
-    to `inferred` of them may be -1 (the size reshape infers, or expand keeps)."""
-    shape = _int_args(name, "sizes", shape)
-    if any(n < -1 or (n == -1 and not inferred) for n in shape):
-        allowed = ", or -1 for one size inferred from the others" if inferred else ""
-        raise ValueError(f"{name}: sizes must be 0 or more{allowed}, got {shape}")
-    if shape.count(-1) > inferred:
-        raise ValueError(f"{name}: only one size can be -1 (inferred from the others), "
-                         f"got {shape}")
-    return shape
 
 
 def where(condition, a, b):
@@ -316,26 +282,17 @@ def _bool_mask(mask, op, what="mask"):
     return array
 
 
-def _split_sizes(sizes, n, op):
-    """The sizes of the pieces `split` cuts a dimension of size `n` into: pieces of `sizes`
-    (an int) and a shorter last one, or the list `sizes` itself, which must add up to n."""
-    if is_int(sizes):
-        size = int_arg(sizes, op, "split_size", low=1)
-        return [size] * (n // size) + ([n % size] if n % size or not n else [])
-    sizes = _int_args(op, "split sizes", (sizes,))
-    if sum(sizes) != n or min(sizes, default=0) < 0:
-        raise ValueError(f"{op}: split sizes {list(sizes)} must be at least 0 and add up to "
-                         f"the size of the dimension, {n}")
-    return sizes
-
-
-class Tensor:
+class Tensor(Reductions, Movement):
     """An n-dimensional array of numbers that records the ops applied to it.
 
     Its values are a numpy array (`numpy()`). A tensor `requires_grad` when it has a node
     in the graph: leaves you mark (parameters), and every result of an op on such a tensor.
     After `loss.backward()`, leaves (and tensors that called `retain_grad()`) hold their
     gradient in `.grad`, a Tensor of the same shape.
+
+    Its methods are here, but for two groups in files of their own, as mixins: the
+    reductions and ops along a dim (reductions.py: sum, mean, var, max, softmax ...) and
+    the movement ops (movement.py: reshape, view, permute, expand, split ...).
     """
 
     __slots__ = ("_data", "_node", "grad", "_name", "_untracked", "__weakref__")
@@ -357,6 +314,11 @@ class Tensor:
         t = object.__new__(cls)
         t._data, t._node, t.grad, t._name, t._untracked = array, node, None, None, False
         return t
+
+    def _apply(self, op, *others, **attrs):
+        """`apply(op, self, *others, **attrs)`: how the mixins (reductions.py, movement.py)
+        apply ops without importing this module."""
+        return apply(op, self, *others, **attrs)
 
     # ------------------------------------------------------------ attributes
 
@@ -879,261 +841,6 @@ class Tensor:
     def any(self):
         """A bool tensor: whether any element is true (non-zero)."""
         return Tensor._wrap(np.asarray(np.any(self._data)), None)
-
-    # ------------------------------------------------------------ reductions
-
-    def _reduction_dims(self, dim, op):
-        """The axes a reduction runs over. An empty tuple is refused: PyTorch reduces over
-        every dimension for dim=(), numpy over none, so either reading surprises someone."""
-        if isinstance(dim, (tuple, list)) and not dim:
-            raise ValueError(f"{op}: dim={dim!r} is ambiguous (PyTorch reduces over every "
-                             "dimension, numpy over none); pass dim=None for every dimension")
-        return normalize_dims(dim, self.ndim, op)
-
-    def sum(self, dim=None, keepdim=False, *, keepdims=None):
-        """Sum over `dim` (an int, a tuple, or None for all); keepdims is an alias of keepdim."""
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        return apply(ops.Sum, self, dims=self._reduction_dims(dim, "sum"), keepdim=keepdim)
-
-    def mean(self, dim=None, keepdim=False, *, keepdims=None):
-        """Mean over `dim` (an int, a tuple, or None for all)."""
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        return apply(ops.Mean, self._float_only("mean"), dims=self._reduction_dims(dim, "mean"),
-                     keepdim=keepdim)
-
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        """Variance over `dim`, divided by n - correction (default 1: Bessel's correction).
-
-        `unbiased=False` is `correction=0`, as in PyTorch.
-        """
-        return apply(ops.Var, self._float_only("var"), dims=self._reduction_dims(dim, "var"),
-                     keepdim=bool(keepdim if keepdims is None else keepdims),
-                     correction=_correction("var", unbiased, correction))[0]
-
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        """Standard deviation: the square root of `var` with the same arguments (its gradient
-        is 0 where the deviation is 0, as in PyTorch)."""
-        return apply(ops.Std, self._float_only("std"), dims=self._reduction_dims(dim, "std"),
-                     keepdim=bool(keepdim if keepdims is None else keepdims),
-                     correction=_correction("std", unbiased, correction))[0]
-
-    def _extremum(self, op, result, dim, keepdim, keepdims):
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        if self._data.size == 0:
-            raise ValueError(f"{op.name}: the tensor of shape {self.shape} is empty")
-        if dim is None:
-            return apply(op, self, dim=None, keepdim=False)
-        axis = normalize_dim(dim, self.ndim, op.name)
-        if self.ndim == 0:
-            return result(apply(op, self, dim=None, keepdim=False), Tensor(0))
-        values = apply(op, self, dim=axis, keepdim=keepdim)
-        indices = op.pick(self._data, axis=axis, keepdims=keepdim)
-        return result(values, Tensor._wrap(np.asarray(indices), None))
-
-    def max(self, dim=None, keepdim=False, *, keepdims=None):
-        """The largest element; with `dim`, a (values, indices) pair along that dim.
-
-        The gradient flows to the element `indices` names (the first maximum) along a dim,
-        and is split equally between tied maxima over the whole tensor.
-        """
-        return self._extremum(ops.Max, MaxResult, dim, keepdim, keepdims)
-
-    def min(self, dim=None, keepdim=False, *, keepdims=None):
-        """The smallest element; with `dim`, a (values, indices) pair. Ties as in `max`."""
-        return self._extremum(ops.Min, MinResult, dim, keepdim, keepdims)
-
-    def argmax(self, dim=None, keepdim=False):
-        """Index of the (first) largest element, over all elements or along `dim`."""
-        return self._position(np.argmax, "argmax", dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        """Index of the (first) smallest element, over all elements or along `dim`."""
-        return self._position(np.argmin, "argmin", dim, keepdim)
-
-    def _position(self, pick, name, dim, keepdim):
-        """argmax or argmin (`pick`) over all elements, or along a checked `dim`."""
-        self._not_bool(name)
-        if self._data.size == 0:
-            raise ValueError(f"{name}: the tensor of shape {self.shape} is empty")
-        axis = None if dim is None else normalize_dim(dim, self.ndim, name)
-        axis = axis if self.ndim else None               # dim 0 of a 0-d tensor: itself
-        return Tensor._wrap(np.asarray(pick(self._data, axis=axis, keepdims=keepdim)), None)
-
-    def logsumexp(self, dim, keepdim=False, *, keepdims=None):
-        """log(sum(exp(x))) over `dim`, computed without overflow."""
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        return apply(ops.LogSumExp, self._floating(),
-                     dims=self._reduction_dims(dim, "logsumexp"), keepdim=keepdim)
-
-    def softmax(self, dim):
-        """exp(x) / sum(exp(x)) along `dim`; each slice along `dim` sums to 1. The max is
-        subtracted first (no overflow); a slice that is -inf but for one element gives 1
-        there (a causal mask's first row), one that is all -inf gives NaN, as in PyTorch."""
-        x, dim = self._along(dim, "softmax")
-        # the max only shifts the exponents (softmax does not change), so it is taken
-        # outside the graph: no max node that backward would skip and codegen could not
-        # trace back to, just an op on values that generated code computes again
-        shift = Tensor._wrap(x._data, None).max(dim, keepdim=True).values
-        counts = (x - shift).exp()
-        return counts / counts.sum(dim, keepdim=True)
-
-    def log_softmax(self, dim):
-        """log(softmax(x)) along `dim`, computed as (x - m) - log(sum(exp(x - m))) with m the
-        max (outside the graph, as in softmax): no overflow, and for logits so large that
-        adding log(sum) to m would lose it (|x| > 1e16), the log-sum survives, as in PyTorch."""
-        x, dim = self._along(dim, "log_softmax")
-        m = Tensor._wrap(x._data, None).max(dim, keepdim=True).values
-        m = where(m.abs() < math.inf, m, 0)              # rows of -inf: no shift (tensor
-        shifted = x - m                                  # ops, which generated code repeats)
-        return shifted - shifted.exp().sum(dim, keepdim=True).log()
-
-    def _along(self, dim, name):
-        """The tensor (floating point) and the dim its probabilities run along, checked."""
-        self._float_only(name)
-        if dim is None:
-            raise TypeError(f"{name}: say which dim the probabilities run along, e.g. "
-                            f"{name}(x, dim=-1)")
-        return self, normalize_dim(dim, self.ndim, name)
-
-    def topk(self, k, dim=-1, largest=True, sorted=True):
-        """The `k` largest elements along `dim` (smallest with largest=False), largest
-        first: a (values, indices) pair. The gradient flows through the values to the
-        elements they came from."""
-        self._not_bool("topk")
-        if self.ndim == 0:
-            values, indices = self.reshape(1).topk(k, 0, largest, sorted)
-            return TopkResult(values.reshape(()), indices.reshape(()))
-        axis = normalize_dim(dim, self.ndim, "topk")
-        k = int_arg(k, "topk", "k", low=0)
-        if k > self.shape[axis]:
-            raise ValueError(f"topk: k={k} is more than the {self.shape[axis]} elements "
-                             f"along dim {dim} of a tensor of shape {self.shape}")
-        keys = self._data.astype(np.float64) if self._data.dtype.kind == "u" else self._data
-        order = np.argsort(-keys if largest else keys, axis=axis, kind="stable")
-        indices = np.take(order, np.arange(k), axis=axis)
-        return TopkResult(self.gather(axis, indices), Tensor._wrap(indices, None))
-
-    # ------------------------------------------------------------ movement
-
-    def reshape(self, *shape):
-        """The same values in a new shape; one size may be -1 (inferred)."""
-        return apply(ops.Reshape, self, shape=_shape_arg("reshape", shape, inferred=1))
-
-    def view(self, *shape):
-        """The same as `reshape` (numpy decides whether a copy is needed)."""
-        return apply(ops.Reshape, self, shape=_shape_arg("view", shape, inferred=1))
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        """Merge dimensions start_dim..end_dim into one."""
-        start, end = (normalize_dim(d, self.ndim, "flatten") for d in (start_dim, end_dim))
-        if start > end:
-            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
-                             f"in a tensor of shape {self.shape}")
-        if self.ndim == 0:
-            return self.reshape(1)
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
-
-    def unsqueeze(self, dim):
-        """Insert a dimension of size 1 at `dim`."""
-        if not -self.ndim - 1 <= int_arg(dim, "unsqueeze", "dim") <= self.ndim:
-            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with "
-                             f"{self.ndim} dimensions")
-        dim = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
-
-    def squeeze(self, dim=None):
-        """Remove dimensions of size 1 (only `dim`, if given)."""
-        dims = normalize_dims(dim, self.ndim, "squeeze")
-        shape = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
-        return self if shape == self.shape else self.reshape(shape)
-
-    def expand(self, *sizes):
-        """Broadcast size-1 dimensions to `sizes` without copying; -1 keeps a size.
-
-        New dimensions go in front, as in broadcasting; there -1 has no size to keep.
-        """
-        sizes = _int_args("expand", "sizes", sizes)
-        lead = len(sizes) - self.ndim
-        if lead < 0:
-            raise ValueError(f"expand: the shape {sizes} has fewer dimensions than the "
-                             f"tensor's {self.shape}")
-        if any(n < -1 or (n == -1 and i < lead) for i, n in enumerate(sizes)):
-            raise ValueError(f"expand: sizes must be 0 or more, or -1 to keep a dimension "
-                             f"of the tensor, got {sizes} for a tensor of shape {self.shape}")
-        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
-        if any(n != 1 and n != m for n, m in zip(self.shape, shape[lead:])):
-            raise ValueError(f"expand: cannot expand a tensor of shape {self.shape} to "
-                             f"{sizes}: only dimensions of size 1 can grow")
-        return apply(ops.Expand, self, shape=shape)
-
-    def expand_as(self, other):
-        """Broadcast to the shape of `other`."""
-        if not isinstance(other, Tensor):
-            raise TypeError(f"expand_as: expected a Tensor, got {shown(other)}")
-        return self.expand(other.shape)
-
-    def permute(self, *dims):
-        """Reorder the dimensions."""
-        dims = _int_args("permute", "dims", dims)
-        axes = (tuple(normalize_dim(d, self.ndim, "permute") for d in dims)
-                if len(dims) == self.ndim else None)
-        if axes is None or sorted(axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} "
-                             f"dimensions of a tensor of shape {self.shape}")
-        return apply(ops.Permute, self, dims=axes)
-
-    def transpose(self, dim0, dim1):
-        """Swap two dimensions."""
-        dim0, dim1 = (normalize_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
-        dims = list(range(self.ndim))
-        if dims:
-            dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(dims)
-
-    @property
-    def T(self):
-        """The dimensions in reverse order (the transpose of a matrix)."""
-        # straight to the op: these dims need no checking (Linear calls this every step)
-        return apply(ops.Permute, self, dims=tuple(reversed(range(self.ndim))))
-
-    def matmul(self, other):
-        """Matrix product, as `self @ other`."""
-        return self @ other
-
-    def roll(self, shifts, dims=None):
-        """The elements shifted by `shifts` along `dims` (ints or tuples of ints, as many of
-        one as of the other); those pushed off the end come back at the start. Without
-        `dims`, over the flattened tensor, keeping its shape."""
-        if dims is None:
-            shifts = _int_args("roll", "shifts", (shifts,))
-            if len(shifts) != 1:
-                raise ValueError(f"roll: without dims, shifts must be one int, got {shifts}")
-            return apply(ops.Roll, self, shifts=shifts[0], dims=None)
-        shifts, dims = _int_args("roll", "shifts", (shifts,)), _int_args("roll", "dims", (dims,))
-        if len(shifts) != len(dims):
-            raise ValueError(f"roll: {len(shifts)} shifts {shifts} for {len(dims)} dims "
-                             f"{dims}; give one shift per dim")
-        dims = tuple(normalize_dim(d, self.ndim, "roll") for d in dims)
-        return apply(ops.Roll, self, shifts=shifts, dims=dims)
-
-    def split(self, split_size_or_sections, dim=0):
-        """The tensor cut along `dim` into pieces of `split_size_or_sections` (an int; the
-        last piece may be shorter) or of the sizes in a list: a tuple of views."""
-        axis = normalize_dim(dim, self.ndim, "split")
-        start, pieces = 0, []
-        for size in _split_sizes(split_size_or_sections, self.shape[axis], "split"):
-            pieces.append(apply(ops.GetItem, self, index=(slice(None),) * axis
-                                + (slice(start, start + size),)))
-            start += size
-        return tuple(pieces)
-
-    def chunk(self, chunks, dim=0):
-        """The tensor cut along `dim` into `chunks` pieces of equal size (the last may be
-        smaller, and there may be fewer), as `torch.chunk`."""
-        chunks = int_arg(chunks, "chunk", "chunks", low=1)
-        n = self.shape[normalize_dim(dim, self.ndim, "chunk")]
-        return self.split(max(-(-n // chunks), 1), dim)
 
     # ------------------------------------------------------------ indexing
 

@@ -36,8 +36,8 @@ CLASSES = ["torch.Tensor", "torch.nn.Module", "torch.optim.Optimizer", "torch.Ge
 # namespaces above (tensorgrad.creation.zeros as tensorgrad.zeros), and they are importable
 # only because Python makes every module importable.
 INTERNAL_MODULES = {"arrays", "checks", "creation", "devices", "functional", "grad_mode",
-                    "graph", "higher", "ops", "rundir", "serialization", "source", "tensor",
-                    "versions"}
+                    "graph", "higher", "movement", "ops", "reductions", "rundir",
+                    "serialization", "source", "tensor", "versions"}
 
 
 def torch_rows():
