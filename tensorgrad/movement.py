@@ -2,16 +2,17 @@
 transpose, .T, roll, split, chunk (and matmul's method form).
 
 A mixin of `Tensor` (tensor.py): each method applies ops of the table to `self` through
-`self._apply`, so this file needs nothing of tensor.py and the imports stay one-way."""
+`self._apply`, so this file needs nothing of tensor.py and the imports stay one-way.
+"""
 from . import ops
 from .arrays import normalize_dim, normalize_dims
 from .checks import int_arg, int_args, shape_arg, shown, split_sizes
 
+
 class Movement:
-    """Tensor's movement ops: reshape, view, flatten, unsqueeze, squeeze, expand, permute,"""
+    """Tensor's movement ops: methods that rearrange its elements (see the module docstring)."""
 
     __slots__ = ()
-
 
     def reshape(self, *shape):
         """The same values in a new shape; one size may be -1 (inferred)."""

@@ -2,7 +2,8 @@
 logsumexp, softmax, log_softmax, topk.
 
 A mixin of `Tensor` (tensor.py): each method applies ops of the table to `self` through
-`self._apply`, so this file needs nothing of tensor.py and the imports stay one-way."""
+`self._apply`, so this file needs nothing of tensor.py and the imports stay one-way.
+"""
 import math
 from collections import namedtuple
 
@@ -18,10 +19,9 @@ TopkResult = namedtuple("TopkResult", "values indices")
 
 
 class Reductions:
-    """Tensor's reductions and the ops along a dim: sum, mean, var, std, max, min, argmax,"""
+    """Tensor's reductions and ops along a dim (see the module docstring)."""
 
     __slots__ = ()
-
 
     def _reduction_dims(self, dim, op):
         """The axes a reduction runs over. An empty tuple is refused: PyTorch reduces over
