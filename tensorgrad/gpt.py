@@ -385,21 +385,8 @@ def train(args):
 def main(argv=None):
     """Command-line entry point; user errors print one line and exit with status 1, a
     signal that stopped training exits with 128 + its number (130 for Ctrl-C)."""
-    from .makemore import Stopped
-
-    args = parse_args(argv)
-    try:
-        train(args)
-    except (DataError, RunError) as e:
-        sys.exit(f"gpt: error: {e}")
-    except MemoryError:
-        sys.exit("gpt: error: out of memory; try a smaller --batch-size, --block-size or "
-                 "--n-embd")
-    except Stopped as e:
-        sys.exit(128 + e.signum)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    return 0
+    from .makemore import run_command
+    return run_command("gpt", train, parse_args(argv), "--batch-size, --block-size or --n-embd")
 
 
 if __name__ == "__main__":

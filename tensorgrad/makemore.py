@@ -686,14 +686,20 @@ def train(args):
 def main(argv=None):
     """Command-line entry point; user errors print one line and exit with status 1, a
     signal that stopped training exits with 128 + its number (130 for Ctrl-C)."""
-    args = parse_args(argv)
+    return run_command("makemore", train, parse_args(argv),
+                       "--n-hidden, --n-embd, --block-size or --batch-size")
+
+
+def run_command(name, train, args, smaller):
+    """Run `train(args)` as the command `name`: a user error in one line and status 1
+    (`smaller`: the options that shrink memory, for running out of it), a stopping signal
+    as status 128 + its number (130 for Ctrl-C). examples/gpt.py runs this way too."""
     try:
         train(args)
     except (DataError, RunError) as e:
-        sys.exit(f"makemore: error: {e}")
+        sys.exit(f"{name}: error: {e}")
     except MemoryError:
-        sys.exit("makemore: error: out of memory; try a smaller --n-hidden, --n-embd, "
-                 "--block-size or --batch-size")
+        sys.exit(f"{name}: error: out of memory; try a smaller {smaller}")
     except Stopped as e:
         sys.exit(128 + e.signum)
     except KeyboardInterrupt:
