@@ -935,3 +935,26 @@ def test_the_check_of_the_lecture_step_reaches_what_the_docs_say():
     from tensorgrad.codegen.guards import State
     state = State(lambda Xb, Yb: forward(tensorgrad, P, Xb, Yb), batch(0), ["Xb", "Yb"])
     assert "(18 objects)" in CHECKS and len(state.paths) == 18
+
+
+def test_ignored_targets_after_a_trace_without_any_give_eagers_loss_and_gradients():
+    """cross_entropy(ignore_index=-1) takes the fused op alone when no target is ignored:
+    code traced on such a batch must not refuse (or misread) a later batch with ignored
+    targets, but give eager's loss and gradients."""
+    rng = np.random.default_rng(5)
+    W = torch.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    compiled = codegen.compile(lambda x, y: F.cross_entropy(x @ W, y, ignore_index=-1))
+    x1, y1 = torch.tensor(rng.standard_normal((6, 4))), torch.tensor([0, 1, 2, 3, 4, 0])
+    for _ in range(3):
+        W.grad = None
+        compiled(x1, y1)
+    assert compiled.last == "compiled"
+    x2, y2 = torch.tensor(rng.standard_normal((6, 4))), torch.tensor([0, -1, 2, -1, 4, 0])
+    W.grad = None
+    loss = compiled(x2, y2)
+    grad = W.grad.numpy().copy()
+    W.grad = None
+    eager = F.cross_entropy(x2 @ W, y2, ignore_index=-1)
+    eager.backward()
+    assert loss.item() == eager.item()
+    assert np.array_equal(grad, W.grad.numpy())

@@ -116,6 +116,41 @@ def test_weighted_cross_entropy_is_finite_when_the_loss_underflows_to_zero(dtype
     assert_close(w.grad, tw.grad, rtol=1e-5, atol=1e-30)
 
 
+@fused_op(dim=-1)
+def softmax_inline(f, x):
+    """exp(x - lse) with the difference inside the result, not a step of its own."""
+    return sp.exp(x - f.logsumexp(x, name="lse"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_log_sum_is_not_absorbed_by_huge_logits(dtype):
+    """x - logsumexp(x) keeps the log-sum where the maximum alone would swallow it (ties
+    among logits of 1e30 or 1e200): loss, softmax and gradients as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    big = 1e30 if dtype == np.float32 else 1e200
+    logits = np.array([[big, big, -big], [big, big, big], [1.0, 2.0, 3.0]])
+    Y = np.array([0, 2, 1])
+    G = np.array([[0.3, -1.2, 0.7], [1.1, 0.2, -0.4], [0.5, 0.9, -2.0]])
+    for reduction in ("mean", "sum", "none"):
+        (x,) = leaves(logits, dtype=dtype)
+        loss = F.cross_entropy(x, tg.tensor(Y), reduction=reduction)
+        (tx,) = torch_leaves(torch, logits)
+        ref = torch.nn.functional.cross_entropy(tx, torch.tensor(Y), reduction=reduction)
+        assert_close(loss, ref, rtol=1e-6)
+        upstream = np.array([1.5, -0.5, 2.0]) if reduction == "none" else 1.5
+        loss.backward(tg.tensor(np.asarray(upstream, dtype)))
+        ref.backward(torch.tensor(np.asarray(upstream, np.float64)))
+        assert_close(x.grad, tx.grad, rtol=1e-6)
+    (x,) = leaves(logits, dtype=dtype)
+    y = softmax_inline(x)
+    y.backward(tg.tensor(G.astype(dtype)))
+    (tx,) = torch_leaves(torch, logits)
+    ref = torch.softmax(tx, -1)
+    ref.backward(torch.tensor(G))
+    assert_close(y, ref, rtol=1e-6)
+    assert_close(x.grad, tx.grad, rtol=1e-5, atol=1e-7)
+
+
 def test_weighted_cross_entropy_matches_pytorch_on_ordinary_logits():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)

@@ -203,6 +203,12 @@ def _assumptions(symbol):
 
 # ---------------------------------------------------------------- numpy code
 
+class LogSoftmax(sp.Function):
+    """h - log(sum(exp(h))) along `index`, as kernels print it (`KernelPrinter`); sympy
+    never sees it: kernel writers put it in place of that difference just before printing."""
+    nargs = 2
+
+
 class KernelPrinter(NumPyPrinter):
     """sympy -> numpy source: x[i] is the array x, a Sum is numpy.add.reduce(...,
     keepdims=True), as the module says. A sum of `onehot * h` over the axis along which
@@ -251,6 +257,10 @@ class KernelPrinter(NumPyPrinter):
 
     def _print_Indexed(self, e):
         return self._print(e.base.label)
+
+    def _print_LogSoftmax(self, e):
+        h, index = e.args
+        return f"_log_softmax({self._print(h)}, {self.axis_names[index]})"
 
     def _print_Sum(self, e):
         (index, _, _), = e.limits
@@ -321,11 +331,23 @@ _erf = _elementwise(math.erf)        # numpy has no error function: math's, per 
 _erfc = _elementwise(math.erfc)      # 1 - erf(x) without cancelling for large x
 
 
+# Each helper stands alone: generated programs carry the source of the helpers they call.
+
 def _logsumexp(h, axis):
     """log(sum(exp(h))) over `axis` with keepdims, shifted by the maximum: no overflow."""
     m = np.maximum.reduce(h, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     return np.log(np.add.reduce(np.exp(h - m), axis=axis, keepdims=True)) + m
+
+
+def _log_softmax(h, axis):
+    """h - log(sum(exp(h))) over `axis` with keepdims, computed as PyTorch does: (h - m) -
+    log(sum(exp(h - m))), m the maximum. h - _logsumexp(h) would lose the log-sum (at most
+    log of the axis' length) wherever it is below the spacing of floats near m (|m| > ~1e16
+    in float64): a loss of 0 for logits [1e200, 1e200], not log(2)."""
+    m = np.maximum.reduce(h, axis=axis, keepdims=True)
+    shifted = h - np.where(np.isfinite(m), m, 0)
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def _pick(onehot, h, axis):
@@ -340,7 +362,8 @@ def _pick(onehot, h, axis):
     return total
 
 
-HELPERS = {"_logsumexp": _logsumexp, "_pick": _pick}   # what inlined kernels may call, by name
+# what inlined kernels may call, by name
+HELPERS = {"_logsumexp": _logsumexp, "_log_softmax": _log_softmax, "_pick": _pick}
 
 
 def inline_kernel(source, bind, saved, fresh):

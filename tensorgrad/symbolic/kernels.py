@@ -17,7 +17,7 @@ from .. import grad_mode, ops
 from ..arrays import normalize_dims
 from ..higher import Recorded
 from ..tensor import Tensor, apply
-from .algebra import (KernelPrinter, compile_source, identifier, inline_kernel,
+from .algebra import (KernelPrinter, LogSoftmax, compile_source, identifier, inline_kernel,
                       numbers_as_floats, support)
 
 
@@ -38,15 +38,40 @@ class KernelWriter:
         """`expr` as numpy source."""
         return self.printer.doprint(numbers_as_floats(expr))
 
+    def logsumexps(self):
+        """{symbol: (h, index)} for each step that is log(sum(exp(h))) along index."""
+        f, found = self.d.forward, {}
+        for step in f.steps:
+            if not step.is_sum and isinstance(step.expr, sp.log):
+                inner = f.step_of(step.expr.args[0])
+                if inner is not None and inner.is_sum and isinstance(inner.expr, sp.exp):
+                    found[step.symbol] = (inner.expr.args[0], inner.axis.index)
+        return found
+
+    def shifted(self, expr):
+        """`expr` with each difference h - lse, lse a step log(sum(exp(h))), as
+        LogSoftmax(h): printed so, it subtracts the maximum from h before the log-sum, as
+        PyTorch does, instead of adding it to the log-sum, where for |h| above ~1e16 it
+        would absorb it (a loss of 0 for logits [1e200, 1e200], not log(2))."""
+        found = self.logsumexps()
+
+        def rewrite(add):
+            terms = set(sp.Add.make_args(add))
+            for lse, (h, index) in found.items():
+                if -lse in terms and set(sp.Add.make_args(h)) <= terms:
+                    return LogSoftmax(h, index) + (add + lse - h)
+            return add
+        return expr.replace(lambda e: isinstance(e, sp.Add), rewrite) if found else expr
+
     def step_code(self, step):
-        """(source, symbols it reads) for one step; log(sum(exp(h))) becomes a stable call."""
-        f = self.d.forward
-        if not step.is_sum and isinstance(step.expr, sp.log):
-            inner = f.step_of(step.expr.args[0])
-            if inner is not None and inner.is_sum and isinstance(inner.expr, sp.exp):
-                h = inner.expr.args[0]
-                return f"_logsumexp({self.code(h)}, _axes_{inner.axis.name})", h.free_symbols
-        definition = step.definition()
+        """(source, symbols it reads) for one step; log(sum(exp(h))) becomes a stable call,
+        and so does h - log(sum(exp(h))) (`shifted`)."""
+        lse = self.logsumexps().get(step.symbol)
+        if lse is not None:
+            h, index = lse
+            axis = self.printer.axis_names[index]
+            return f"_logsumexp({self.code(h)}, {axis})", h.free_symbols
+        definition = self.shifted(step.definition())
         return self.code(definition), definition.free_symbols
 
     def needed(self, result, given=()):
@@ -70,6 +95,7 @@ class KernelWriter:
         instead of being computed again; with `saves`, the function stores every step it
         computes there."""
         results = list(result) if isinstance(result, tuple) else [result]
+        results = [self.shifted(r) for r in results]
         body, computed = [], []
         for step, code in self.needed(sp.Tuple(*results), given):
             if code is None:

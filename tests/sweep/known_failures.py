@@ -10,16 +10,6 @@ cases' details. Each group below starts with its reason and a minimal reproducer
 # mechanism: (reason, minimal reproducer, case ids)
 MECHANISMS = {}
 
-MECHANISMS['logsumexp-absorbs'] = (
-    "cross_entropy's fused kernel computes logsumexp(x) - x[target], where logsumexp is "
-    'm + log(sum(exp(x - m))): for |x| above ~1e16 the log-sum is absorbed into m and the '
-    'loss loses it; PyTorch computes (x - m) - log(sum) (log_softmax does too now)',
-    'F.cross_entropy(tg.tensor([[1e200, 1e200]], dtype=tg.float64), tg.tensor([0]))  # 0; PyTorch 0.693',
-    """
-kinks/F.cross_entropy(x, [0, 2]) at huge
-kinks/F.cross_entropy(x, [0, 2], 'sum') at huge
-kinks/F.cross_entropy(x, [0, 2], 'none') at huge
-""")
 
 KNOWN_FAILURES = {case_id: f"{key}: {reason}"
                   for key, (reason, _, ids) in MECHANISMS.items()
