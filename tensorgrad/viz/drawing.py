@@ -18,6 +18,7 @@ import numpy as np
 from ..arrays import stretched_axes
 from ..autograd import derived_constants
 from ..graph import sent_shape
+from ..nn import Module
 from ..tensor import Tensor
 from .texts import (MAX_VALUES, NOT_KEPT, fused_forward, gradient_formulas, input_names,
                     live_names, named_tensors_in, number, op_title, rule_statements,
@@ -181,8 +182,9 @@ def _group(outputs, inputs):
 # ---------------------------------------------------------------- drawing
 
 def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
-         formulas=True, backward=False, compact=False, clusters=None, collapse=None,
-         stop_at=None, depth=None, max_nodes=1000, max_values=MAX_VALUES):
+         formulas=True, backward=False, compact=False, modules=None, open=(),
+         clusters=None, collapse=None, stop_at=None, depth=None, max_nodes=1000,
+         max_values=MAX_VALUES):
     """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
 
     names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
@@ -201,6 +203,11 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                ellipse of its own: half the rows, for long chains such as the lecture's
     stop_at    tensors where the drawing stops: drawn, but not what they were made from
     depth      draw at most this many ops back from `tensors`
+    modules    a Module (the model): frame the ops each call of it, and of each module
+               inside it, recorded in its forward, frames nested as the calls were
+    open       with `modules`: the dotted names of the modules to draw op by op ("hidden",
+               "blocks.0.sa"), or True for all; the others are drawn as one node each,
+               their parameters inside it (the model itself is always open)
     clusters   {label: (outputs, inputs)}: frame the ops computing outputs from inputs
     collapse   {label: (outputs, inputs)}: draw those ops as a single node
     max_nodes  refuse (GraphTooLarge) a graph with more nodes than this; None: no limit
@@ -216,6 +223,7 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                    formulas=formulas, backward=backward, stop_at=stop_at, depth=depth,
                    max_nodes=max_nodes, max_values=max_values)
     state.compact = compact
+    state.add_modules(modules, open)
     state.add_groups(collapse, collapsed=True)
     state.add_groups(clusters, collapsed=False)
     graph = _drawing_class()(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
@@ -292,6 +300,25 @@ NO_DOT_NOTE = ("(Graphviz's `dot` program is not installed, so here is the graph
                "see docs/viz.md to install it)")
 
 
+class Group(collections.namedtuple("Group", "label collapsed parent module")):
+    """A frame of the drawing (or, `collapsed`, a single node): its label, the group it
+    sits in (`parent`, an index, or None), the module whose call it is (or None)."""
+
+
+def _opened(names, opened, model):
+    """The dotted names of the modules to draw open: those in `opened` (True: all) and the
+    modules holding them; the model itself ('')."""
+    if opened is True:
+        return set(names)
+    opened = [opened] if isinstance(opened, str) else list(opened or ())
+    for name in opened:
+        if name not in names:
+            raise ValueError(f"draw: open={name!r} names no module of {type(model).__name__}; "
+                             f"its modules: {', '.join(n for n in names if n) or 'none'}")
+    parts = [name.split(".") for name in opened]
+    return {""} | {".".join(p[:i]) for p in parts for i in range(1, len(p) + 1)}
+
+
 class Selection:
     """The part of the graph one drawing shows: its nodes (parents first), the ones whose
     inputs are left out (`cut`), and each node's name, value and gradient. `build` draws
@@ -314,7 +341,7 @@ class Selection:
                     if p is not None:
                         self.consumers[p].append(node)
         self.value = self._values()
-        self.group_of, self.groups = {}, []          # node -> group index; (label, collapsed)
+        self.group_of, self.groups = {}, []          # node -> group index; Groups
         self.backward_ran = any(n.used or self._grad(n) is not None for n in order)
         self.edges = set()
 
@@ -346,6 +373,7 @@ class Selection:
         return tensor.grad._data if tensor is not None and tensor.grad is not None else None
 
     def add_groups(self, groups, collapsed):
+        """Frame (or collapse) the ops of each {label: (outputs, inputs)} of `groups`."""
         for label, (outputs, inputs) in (groups or {}).items():
             members = [n for n in _group(outputs, inputs) if n in self.ids
                        and n not in self.group_of]
@@ -354,11 +382,63 @@ class Selection:
                                  "outputs and inputs)")
             for node in members:
                 self.group_of[node] = len(self.groups)
-            self.groups.append((label, collapsed))
+            self.groups.append(Group(label, collapsed, None, None))
+        self._take_parameters()
+
+    def add_modules(self, model, opened):
+        """A group per call of `model` or of a module inside it, holding the ops recorded
+        in that call's forward and not in a call inside it (each node notes the module call
+        that recorded it: `Node.module_call`, a chain of (module, enclosing call) pairs). A
+        call of a module not `opened` is collapsed, with the calls inside it."""
+        if model is None:
+            if opened:
+                raise ValueError("draw: open= names modules of the model given as modules=")
+            return
+        if not isinstance(model, Module):
+            raise TypeError(f"draw: modules must be a Module (the model whose calls to "
+                            f"frame), got {type(model).__name__}")
+        names = {id(m): name for name, m in model.named_modules()}
+        opened = _opened(list(names.values()), opened, model)
+        group_of_call, calls = {}, collections.Counter()        # id(call) -> group index
+        for node in self.order:
+            chain, call = [], node.module_call if node.op is not None else None
+            while call is not None:                 # the calls it was made in, innermost first
+                if id(call[0]) in names:
+                    chain.append(call)
+                call = call[1]
+            group = None
+            for call in reversed(chain):            # outermost first
+                parent, group = group, group_of_call.get(id(call))
+                if group is None:
+                    group = group_of_call[id(call)] = len(self.groups)
+                    module, name = call[0], names[id(call[0])]
+                    calls[id(module)] += 1
+                    label = f"{name}: {type(module).__name__}" if name else type(module).__name__
+                    if calls[id(module)] > 1:
+                        label += f" (call {calls[id(module)]})"
+                    self.groups.append(Group(label, name not in opened, parent, module))
+                if self.groups[group].collapsed:
+                    break
+            if group is not None:
+                self.group_of[node] = group
+        if not group_of_call:
+            raise ValueError(f"draw: no op in the graph was recorded by a call of "
+                             f"{type(model).__name__} or a module inside it (modules= is the "
+                             "model whose forward made the graph)")
+        self._take_parameters()
+
+    def _take_parameters(self):
+        """Put each leaf used only inside one collapsed group into it: drawn as part of it."""
+        for node in self.order:
+            if node.op is None and self.consumers[node] and node not in self.group_of:
+                groups = {self.group_of.get(c) for c in self.consumers[node]}
+                g = groups.pop() if len(groups) == 1 else None
+                if g is not None and self.groups[g].collapsed:
+                    self.group_of[node] = g
 
     def _collapsed(self, node):
         g = self.group_of.get(node)
-        return g is not None and self.groups[g][1]
+        return g is not None and self.groups[g].collapsed
 
     def _visible(self, node):
         """Whether the node's tensor gets a box: not hidden inside a collapsed group.
@@ -378,34 +458,49 @@ class Selection:
 
         self.graph = graph
         self.frames = frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
-            "label": label, "style": "rounded,dashed", "color": GROUP["color"],
-            "fontcolor": GROUP["color"], "fontname": FONT}) for i, (label, _) in
+            "label": group.label, "style": "rounded,dashed", "color": GROUP["color"],
+            "fontcolor": GROUP["color"], "fontname": FONT}) for i, group in
             enumerate(self.groups)]
-        for i, (label, collapsed) in enumerate(self.groups):
-            if collapsed:
-                ops = sorted({n.op.name for n, g in self.group_of.items() if g == i})
-                count = sum(g == i for g in self.group_of.values())
-                self.graph.node(f"g{i}", f"<<B>{html.escape(label)}</B><BR/>{count} ops: "
-                                f"{html.escape(', '.join(ops))}>", **GROUP)
+        for i, group in enumerate(self.groups):
+            if group.collapsed:
+                self._frame(group.parent).node(f"g{i}", f"<{self._group_label(i)}>", **GROUP)
         for node in self.order:
-            where = self._where(node, frames)
+            where = self._where(node)
             if self._visible(node):
                 self._tensor(node, where)
             if node.op is not None and not self._collapsed(node) and node not in self.cut:
                 self._op(node, where)
         for node in self.order:
             self._edges(node)
-        for (_, collapsed), frame in zip(self.groups, frames):
-            if not collapsed:
-                self.graph.subgraph(frame)
+        for i in reversed(range(len(self.groups))):     # frames inside frames: inner first
+            if not self.groups[i].collapsed:
+                self._frame(self.groups[i].parent).subgraph(frames[i])
 
-    def _where(self, node, frames):
+    def _group_label(self, i):
+        """A collapsed group's label (HTML): its name, its ops, a module's parameters."""
+        group = self.groups[i]
+        ops = [n.op.name for n, g in self.group_of.items() if g == i and n.op is not None]
+        label = (f"<B>{html.escape(group.label)}</B><BR/>{len(ops)} op{'s' * (len(ops) != 1)}"
+                 f": {html.escape(', '.join(sorted(set(ops))))}")
+        if group.module is not None:
+            shapes = [f"{name} {tuple(p.shape)}" for name, p in group.module.named_parameters()]
+            label += f"<BR/>{html.escape(', '.join(shapes))}" if shapes else ""
+        return label
+
+    def _frame(self, g):
+        """Where the boxes of group `g` go: its frame; for a collapsed group (its single
+        node, the tensors it passes on) the frame around it; the graph itself for None."""
+        while g is not None and self.groups[g].collapsed:
+            g = self.groups[g].parent
+        return self.frames[g] if g is not None else self.graph
+
+    def _where(self, node):
         """The frame a node's boxes go in (boxed groups), else the graph itself."""
         g = self.group_of.get(node)
         if g is None and node.op is None and self.consumers[node]:
             groups = {self.group_of.get(c) for c in self.consumers[node]}
             g = groups.pop() if len(groups) == 1 else None     # a parameter used only inside
-        return frames[g] if g is not None and not self.groups[g][1] else self.graph
+        return self._frame(g)
 
     def _tensor(self, node, where):
         grad, note = self._grad(node), None
@@ -515,7 +610,7 @@ class Selection:
         dims = axes[0] if len(axes) == 1 else axes
         box = f"u{self.ids[node]}_{i}"         # inside the frame of the op it belongs to
         label = f"<unbroadcast: sum over dim {dims}<BR/>{sent} → {shape}>"
-        self._where(node, self.frames).node(box, label, **UNBROADCAST)
+        self._where(node).node(box, label, **UNBROADCAST)
         self._edge(source, box, **GRADIENT_EDGE)
         return box
 
