@@ -4,10 +4,10 @@
 
 For softmax cross-entropy, training-mode batchnorm and layer norm (the GPT's) it prints the
 forward as tensorgrad reads it, the gradient as the chain rule gives it, the gradient after
-each stage of the simplification (docs/symbolic.md, section 3), the simplified gradient, the proof that it equals the hand-derived formula, the lecture's (the textbook's
-for layer norm; the difference, written with the inputs only, is 0), and the numpy kernel
-it runs on. Then the local derivatives of the
-elementwise ops, derived from their formulas.
+each stage of the simplification (docs/symbolic.md, section 3), the simplified gradient,
+the proof that it equals the hand-derived formula, the lecture's (the textbook's for layer
+norm; the difference, written with the inputs only, is 0), and the numpy kernel it runs
+on. Then the local derivatives of the elementwise ops, derived from their formulas.
 """
 import argparse
 import time
