@@ -18,8 +18,8 @@ import numpy as np
 from ..arrays import stretched_axes
 from ..autograd import derived_constants
 from ..graph import sent_shape
-from ..nn import Module
 from ..tensor import Tensor
+from .frames import Group, module_groups
 from .texts import (MAX_VALUES, NOT_KEPT, fused_forward, gradient_formulas, input_names,
                     live_names, named_tensors_in, number, op_title, rule_statements,
                     values_text)
@@ -300,25 +300,6 @@ NO_DOT_NOTE = ("(Graphviz's `dot` program is not installed, so here is the graph
                "see docs/viz.md to install it)")
 
 
-class Group(collections.namedtuple("Group", "label collapsed parent module")):
-    """A frame of the drawing (or, `collapsed`, a single node): its label, the group it
-    sits in (`parent`, an index, or None), the module whose call it is (or None)."""
-
-
-def _opened(names, opened, model):
-    """The dotted names of the modules to draw open: those in `opened` (True: all) and the
-    modules holding them; the model itself ('')."""
-    if opened is True:
-        return set(names)
-    opened = [opened] if isinstance(opened, str) else list(opened or ())
-    for name in opened:
-        if name not in names:
-            raise ValueError(f"draw: open={name!r} names no module of {type(model).__name__}; "
-                             f"its modules: {', '.join(n for n in names if n) or 'none'}")
-    parts = [name.split(".") for name in opened]
-    return {""} | {".".join(p[:i]) for p in parts for i in range(1, len(p) + 1)}
-
-
 class Selection:
     """The part of the graph one drawing shows: its nodes (parents first), the ones whose
     inputs are left out (`cut`), and each node's name, value and gradient. `build` draws
@@ -386,45 +367,10 @@ class Selection:
         self._take_parameters()
 
     def add_modules(self, model, opened):
-        """A group per call of `model` or of a module inside it, holding the ops recorded
-        in that call's forward and not in a call inside it (each node notes the module call
-        that recorded it: `Node.module_call`, a chain of (module, enclosing call) pairs). A
-        call of a module not `opened` is collapsed, with the calls inside it."""
-        if model is None:
-            if opened:
-                raise ValueError("draw: open= names modules of the model given as modules=")
-            return
-        if not isinstance(model, Module):
-            raise TypeError(f"draw: modules must be a Module (the model whose calls to "
-                            f"frame), got {type(model).__name__}")
-        names = {id(m): name for name, m in model.named_modules()}
-        opened = _opened(list(names.values()), opened, model)
-        group_of_call, calls = {}, collections.Counter()        # id(call) -> group index
-        for node in self.order:
-            chain, call = [], node.module_call if node.op is not None else None
-            while call is not None:                 # the calls it was made in, innermost first
-                if id(call[0]) in names:
-                    chain.append(call)
-                call = call[1]
-            group = None
-            for call in reversed(chain):            # outermost first
-                parent, group = group, group_of_call.get(id(call))
-                if group is None:
-                    group = group_of_call[id(call)] = len(self.groups)
-                    module, name = call[0], names[id(call[0])]
-                    calls[id(module)] += 1
-                    label = f"{name}: {type(module).__name__}" if name else type(module).__name__
-                    if calls[id(module)] > 1:
-                        label += f" (call {calls[id(module)]})"
-                    self.groups.append(Group(label, name not in opened, parent, module))
-                if self.groups[group].collapsed:
-                    break
-            if group is not None:
-                self.group_of[node] = group
-        if not group_of_call:
-            raise ValueError(f"draw: no op in the graph was recorded by a call of "
-                             f"{type(model).__name__} or a module inside it (modules= is the "
-                             "model whose forward made the graph)")
+        """A group per module call of `model` (frames.module_groups)."""
+        group_of, groups = module_groups(self.order, model, opened, first=len(self.groups))
+        self.group_of.update(group_of)
+        self.groups += groups
         self._take_parameters()
 
     def _take_parameters(self):
