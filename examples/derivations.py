@@ -3,11 +3,11 @@
     python examples/derivations.py [--latex]
 
 For softmax cross-entropy, training-mode batchnorm and layer norm (the GPT's) it prints the
-forward as tensorgrad reads it, the gradient as the chain rule gives it, the simplified
-gradient, the proof that it equals the hand-derived formula, the lecture's (the textbook's
-for layer norm; the difference, written with the inputs only, is 0), and the numpy kernel
-it runs on. Then the local derivatives of the
-elementwise ops, derived from their formulas.
+forward as tensorgrad reads it, the gradient as the chain rule gives it, the gradient after
+each stage of the simplification (docs/symbolic.md, section 3), the simplified gradient,
+the proof that it equals the hand-derived formula, the lecture's (the textbook's for layer
+norm; the difference, written with the inputs only, is 0), and the numpy kernel it runs
+on. Then the local derivatives of the elementwise ops, derived from their formulas.
 """
 import argparse
 import time
@@ -20,9 +20,9 @@ def show(name, input, lecture, latex):
     start = time.perf_counter()
     op = builtin_op(name)
     work = op.derivation([input])
-    text = str(work)                     # derives and simplifies (once; cached after)
+    work.steps()                         # derives and simplifies (once; cached after)
     elapsed = time.perf_counter() - start
-    print(work.latex() if latex else text)
+    print(work.latex(stages=True) if latex else work.text(stages=True))
     d = op.definition
     difference = d.difference(d.gradient(input), lecture(d))
     print(f"\nderived - hand-derived, with the inputs only: {difference}")

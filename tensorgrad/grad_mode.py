@@ -3,7 +3,8 @@
 `no_grad()`, `enable_grad()` and `set_grad_enabled()` turn recording off and on (as context
 managers and decorators); `keep_grads()` makes a backward pass keep every intermediate's
 gradient (for drawings); `detect_anomaly()` checks every op's forward and backward for NaN
-and Inf born there. Each is a flag the engine reads; nothing here knows about tensors.
+and Inf born there; `module_call` says which module's forward is running (for drawings'
+frames). Each is a flag the engine reads; nothing here knows about tensors.
 """
 import contextlib
 import functools
@@ -163,6 +164,13 @@ class keep_grads(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _keeping_grads.pop()
         _keeping_values.pop()
+
+
+# The module call running now, as the pair (module, the call it was made in) or None; set by
+# nn.Module.__call__ around forward. Each node notes it, so a drawing can frame the ops each
+# module call recorded (`viz.draw(loss, modules=model)`). A fresh pair per call tells two
+# calls of one module apart; the chain of pairs gives the calls it sits in.
+module_call = [None]
 
 
 # ---------------------------------------------------------------- anomaly detection

@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from .arrays import unbroadcast
-from .grad_mode import _keeping_grads, _keeping_values, check_finite
+from .grad_mode import _keeping_grads, _keeping_values, check_finite, module_call
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
@@ -38,12 +38,13 @@ class Node:
     parents'. `tensor` is a weak reference to the tensor whose `.grad` receives this node's
     gradient: set for leaves and for tensors that called `retain_grad()`. `name` is the name
     of the tensor it made (`Tensor.name`), for drawing. `grad` is the node's gradient from
-    the latest backward pass, kept only inside `keep_grads()`.
+    the latest backward pass, kept only inside `keep_grads()`. `module_call` is the module
+    call that recorded the op (`grad_mode.module_call`), for drawings' frames.
     """
 
     __slots__ = ("op", "attrs", "plan", "inputs", "shapes", "_dtypes", "out", "out_shape",
                  "out_dtype", "extras", "parents", "tensor", "name", "grad", "used", "released",
-                 "made_at", "site", "seq")
+                 "made_at", "site", "seq", "module_call")
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
@@ -60,7 +61,7 @@ class Node:
             self.out_shape, self.out_dtype = out.shape, out.dtype
         self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
         self.used = self.released = False
-        self.made_at = _changes[0]
+        self.made_at, self.module_call = _changes[0], module_call[0]
         self.seq = next(_sequence)                # made after its parents: a larger number
 
     @property

@@ -251,7 +251,7 @@ def write_step_graph(model, Xb, Yb, path):
         loss.backward()
     names = dict(model.named_parameters()) | {"logits": logits, "loss": loss}
     try:
-        viz.render(loss, path, names=names)
+        viz.render(loss, path, names=names, modules=model, open=True)   # a frame a module
     except (viz.RenderError, OSError) as e:
         print(f"note: {path.name} not written: {e}")
         return False

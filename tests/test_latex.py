@@ -51,3 +51,11 @@ def test_a_step_is_an_indicator_and_elementwise_steps_are_aligned():
 def test_every_row_renders(name):
     for row in rows(symbolic.derivation(name).latex()):
         renders(row)
+
+
+@pytest.mark.parametrize("name", ["batch_norm", "cross_entropy_mean"])
+def test_the_stages_of_the_simplification_render(name):
+    stages = rows(symbolic.derivation(name).latex(stages=True))
+    assert sum(r"\text{3. later names}" in row for row in stages) >= 1
+    for row in stages:
+        renders(row)

@@ -193,6 +193,41 @@ def test_the_listings_in_the_symbolic_docs_are_what_the_engine_prints():
         assert "\n".join(lines) == str(derivative(shown.split(":")[0]))
 
 
+def test_the_simplification_shows_each_stage_and_ends_at_the_gradient():
+    from tensorgrad.symbolic.fused import STAGES
+    d = builtin_op("batch_norm").definition
+    stages = d.simplification("hprebn")
+    assert [name for name, _ in stages] == list(STAGES)
+    assert stages[-1][1] == d.gradient("hprebn") and stages[0][1] != d.raw_gradient("hprebn")
+    bndiff, i = d.symbol("bndiff"), d.forward.axes["i"].index
+    sum_of_bndiff = sp.Sum(bndiff, (i, 0, d.forward.axes["i"].length - 1))
+    assert stages[0][1].has(sum_of_bndiff) and not stages[1][1].has(sum_of_bndiff)
+    assert not stages[2][1].has(bndiff)                  # rewritten through bnraw
+    for k, (name, expr) in enumerate(stages, 1):         # each stage keeps the gradient
+        assert d.difference(expr, d.raw_gradient("hprebn")) == 0, name
+    text = derivation("batch_norm").text(stages=True)
+    assert "    2. closed forms:  dhprebn = " in text and "4. common factors" not in text
+
+
+def test_the_stages_the_symbolic_docs_quote_are_what_the_example_prints():
+    import pathlib
+    import re
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).parents[1]
+    printed = subprocess.run([sys.executable, str(root / "examples" / "derivations.py")],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    printed = {" ".join(line.split()) for line in printed.splitlines()}
+    text = (root / "docs" / "symbolic.md").read_text()
+    blocks = [" ".join(b.split()) for language, b in
+              re.findall(r"^ *```(\w*)\n(.*?)^ *```", text, re.S | re.M) if not language]
+    stages = re.compile(r"(?=\b(?:\d\. [a-z ]+|chain rule|simplified): d)")
+    quoted = [s.strip() for b in blocks for s in stages.split(b) if re.match(r"\d\. ", s)]
+    assert len(quoted) == 6                          # batchnorm's and cross-entropy's
+    for line in quoted:
+        assert line in printed, line
+
+
 def test_the_derivation_goes_through_sums_not_a_given_answer():
     d = builtin_op("batch_norm").definition
     raw = d.raw_gradient("hprebn")

@@ -16,6 +16,7 @@ from ..checks import as_dtype, checked_state, index_range, int_arg, number_arg, 
 from ..autograd import note_effect
 from ..creation import ones, rand, randn, tensor, zeros
 from ..functional import _normalized_shape, _tensor, batch_norm, dropout, gelu, layer_norm
+from ..grad_mode import module_call
 from ..tensor import Tensor
 
 
@@ -54,7 +55,12 @@ class Module:
     training = True
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        enclosing = module_call[0]
+        module_call[0] = (self, enclosing)      # the ops forward records note this call
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            module_call[0] = enclosing
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}: forward() is not defined; a "

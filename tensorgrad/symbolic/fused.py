@@ -298,6 +298,9 @@ def refusal(name, reserved):
     return None
 
 
+STAGES = ("sums by linearity", "closed forms", "later names", "common factors")   # see above
+
+
 KERNEL_NAMES = {"saved": "kernels receive the forward's saved steps under it",
                 "numpy": "kernels call numpy by it",
                 "np": "generated code (tensorgrad.codegen) calls numpy by it"}
@@ -400,7 +403,13 @@ class FusedDefinition:
         return self.adjoints().get(self.forward.inputs[self._input_name(input)], sp.S.Zero)
 
     def gradient(self, input):
-        """The simplified gradient with respect to tensor input `input` (cached).
+        """The simplified gradient with respect to tensor input `input` (cached): the last
+        of its `simplification` stages."""
+        return self.simplification(input)[-1][1]
+
+    def simplification(self, input):
+        """The stages that simplify the chain rule's gradient with respect to `input`, as
+        (stage, gradient after it) pairs, one per name of STAGES (cached).
 
         No stage may divide by a quantity that can be 0 unless the chain rule's formula
         already did (`zero_divisors`): a shorter formula that is 0/0 where the gradient
@@ -410,15 +419,16 @@ class FusedDefinition:
         if name not in self._gradients:
             raw = self.raw_gradient(name)
             allowed = self.zero_divisors(raw)
-            expr = self.close_sums(normalize_sums(raw))
+            linear = normalize_sums(raw)
+            expr = closed = self.close_sums(linear)
             for _ in range(3):         # a rewrite can open the way for an earlier step's
                 before, expr = expr, self.rewrite_through_later_names(expr, allowed)
                 if expr == before:
                     break
-            factored = sp.factor_terms(expr)     # common factors out, if not more costly
+            later, factored = expr, sp.factor_terms(expr)   # common factors out, if not
             if cost(factored) <= cost(expr) and self.zero_divisors(factored) <= allowed:
-                expr = factored
-            self._gradients[name] = expr
+                expr = factored                             # more costly
+            self._gradients[name] = list(zip(STAGES, (linear, closed, later, expr)))
         return self._gradients[name]
 
     def zero_divisors(self, expr):

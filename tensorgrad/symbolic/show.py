@@ -79,38 +79,56 @@ class Derivation:
         hidden = {s.symbol: s.definition() for s in f.steps if not s.shown}
         return [(s.symbol, s.expr.xreplace(hidden)) for s in f.steps if s.shown]
 
-    def steps(self):
-        """Every piece: ('forward', symbol, rhs), then per input ('raw' | 'simplified', ...)."""
+    def steps(self, stages=False):
+        """Every piece: ('forward', symbol, rhs), then per input ('raw', name, gradient),
+        with `stages` (kind, name, gradient) after each simplification stage but the last,
+        whose kind is the stage's number and name ('2. closed forms'; see fused.STAGES),
+        and ('simplified', name, gradient), the last stage's result."""
         d = self.definition
         hidden = {s.symbol: s.definition() for s in d.forward.steps if not s.shown}
         pieces = [("forward", sym, rhs) for sym, rhs in self.forward_steps()]
         for name in self.inputs:
             pieces.append(("raw", name, d.raw_gradient(name).xreplace(hidden)))
+            if stages:
+                pieces += [(f"{k}. {stage}", name, expr.xreplace(hidden))
+                           for k, (stage, expr) in enumerate(d.simplification(name)[:-1], 1)]
             pieces.append(("simplified", name, d.gradient(name).xreplace(hidden)))
         return pieces
 
     def __str__(self):
+        return self.text()
+
+    def text(self, stages=False):
+        """The derivation as text; with `stages`, the gradient after each stage of the
+        simplification too (a stage that changed nothing says so)."""
         d = self.definition
         axes = ", ".join(f"{a.index} = 0 .. {a.length} - 1" for a in d.forward.axes.values())
         lines = [f"{d.name}: forward ({axes})"]
         lines += [f"  {text(sym)} = {text(rhs)}" for sym, rhs in self.forward_steps()]
         g, out = text(d.g), text(d.out)
-        for kind, name, expr in self.steps():
+        before = None
+        for kind, name, expr in self.steps(stages):
             if kind == "raw":
                 lines.append(f"gradient with respect to {name}, given {g} = dL/d{out}:")
                 lines.append(f"  chain rule:  d{name} = {text(expr)}")
             elif kind == "simplified":
                 lines.append(f"  simplified:  d{name} = {text(expr)}")
+            elif kind != "forward":
+                shown = "(unchanged)" if expr == before else f"d{name} = {text(expr)}"
+                lines.append(f"    {kind}:  {shown}")
+            before = expr
         return "\n".join(lines)
 
-    def latex(self):
-        """The derivation as one LaTeX `aligned` environment."""
+    def latex(self, stages=False):
+        """The derivation as one LaTeX `aligned` environment (with `stages`, the gradient
+        after each stage of the simplification too)."""
         rows = []
-        for kind, sym, expr in self.steps():
+        for kind, sym, expr in self.steps(stages):
             if kind == "forward":
                 rows.append(f"{latex(sym)} &= {latex(expr)}")
             else:
-                label = r"\text{chain rule}" if kind == "raw" else r"\text{simplified}"
+                label = {"raw": r"\text{chain rule}", "simplified": r"\text{simplified}"
+                         }.get(kind, rf"\text{{{kind}}}")
                 wrt = latex(self.definition.forward.inputs[sym])
                 rows.append(rf"\frac{{\partial L}}{{\partial {wrt}}} &= {latex(expr)} && {label}")
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"

@@ -12,11 +12,12 @@ the data from inputs to outputs. Parameters are blue, inputs that need no gradie
 and any tensor holding NaN or Inf is red.
 
 The package only reads the graph, through the public links of `autograd.Node` (`op`,
-`attrs`, `inputs`, `out`, `parents`, `name`, `grad`, and the weak reference `tensor` of
-leaves and retained tensors); the engine knows nothing of it. `texts` says what is shown
-of each node; `drawing` lays it out with Graphviz (the `graphviz` Python package; rendering
-needs Graphviz's `dot` program, a system package: `apt-get install graphviz`, `brew
-install graphviz`, ...); `text` writes it as a tree, with no Graphviz at all.
+`attrs`, `inputs`, `out`, `parents`, `name`, `grad`, `module_call`, and the weak
+reference `tensor` of leaves and retained tensors); the engine knows nothing of it. `texts`
+says what is shown of each node; `frames` which module call made it; `drawing` lays it
+out with Graphviz (the `graphviz` Python package; rendering needs Graphviz's `dot`
+program, a system package: `apt-get install graphviz`, `brew install graphviz`, ...);
+`text` writes it as a tree, with no Graphviz at all.
 """
 from .drawing import (FORMATS, DotNotFound, GraphTooLarge, RenderError, dot_available, draw,
                       graph_size, render)

@@ -19,6 +19,7 @@ from ..arrays import stretched_axes
 from ..autograd import derived_constants
 from ..graph import sent_shape
 from ..tensor import Tensor
+from .frames import Group, module_groups
 from .texts import (MAX_VALUES, NOT_KEPT, fused_forward, gradient_formulas, input_names,
                     live_names, named_tensors_in, number, op_title, rule_statements,
                     values_text)
@@ -181,8 +182,9 @@ def _group(outputs, inputs):
 # ---------------------------------------------------------------- drawing
 
 def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
-         formulas=True, backward=False, compact=False, clusters=None, collapse=None,
-         stop_at=None, depth=None, max_nodes=1000, max_values=MAX_VALUES):
+         formulas=True, backward=False, compact=False, modules=None, open=(),
+         clusters=None, collapse=None, stop_at=None, depth=None, max_nodes=1000,
+         max_values=MAX_VALUES):
     """A `graphviz.Digraph` of everything `tensors` (a tensor, or a list) depends on.
 
     names      {name: tensor or module}, e.g. `locals()`: labels for this drawing only
@@ -201,6 +203,11 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                ellipse of its own: half the rows, for long chains such as the lecture's
     stop_at    tensors where the drawing stops: drawn, but not what they were made from
     depth      draw at most this many ops back from `tensors`
+    modules    a Module (the model): frame the ops each call of it, and of each module
+               inside it, recorded in its forward, frames nested as the calls were
+    open       with `modules`: the dotted names of the modules to draw op by op ("hidden",
+               "blocks.0.sa"), or True for all; the others are drawn as one node each,
+               their parameters inside it (the model itself is always open)
     clusters   {label: (outputs, inputs)}: frame the ops computing outputs from inputs
     collapse   {label: (outputs, inputs)}: draw those ops as a single node
     max_nodes  refuse (GraphTooLarge) a graph with more nodes than this; None: no limit
@@ -216,6 +223,7 @@ def draw(tensors, *, names=None, rankdir="TB", show_data=True, show_grad=True,
                    formulas=formulas, backward=backward, stop_at=stop_at, depth=depth,
                    max_nodes=max_nodes, max_values=max_values)
     state.compact = compact
+    state.add_modules(modules, open)
     state.add_groups(collapse, collapsed=True)
     state.add_groups(clusters, collapsed=False)
     graph = _drawing_class()(graph_attr={"rankdir": rankdir, "nodesep": "0.25",
@@ -314,7 +322,7 @@ class Selection:
                     if p is not None:
                         self.consumers[p].append(node)
         self.value = self._values()
-        self.group_of, self.groups = {}, []          # node -> group index; (label, collapsed)
+        self.group_of, self.groups = {}, []          # node -> group index; Groups
         self.backward_ran = any(n.used or self._grad(n) is not None for n in order)
         self.edges = set()
 
@@ -346,6 +354,7 @@ class Selection:
         return tensor.grad._data if tensor is not None and tensor.grad is not None else None
 
     def add_groups(self, groups, collapsed):
+        """Frame (or collapse) the ops of each {label: (outputs, inputs)} of `groups`."""
         for label, (outputs, inputs) in (groups or {}).items():
             members = [n for n in _group(outputs, inputs) if n in self.ids
                        and n not in self.group_of]
@@ -354,11 +363,28 @@ class Selection:
                                  "outputs and inputs)")
             for node in members:
                 self.group_of[node] = len(self.groups)
-            self.groups.append((label, collapsed))
+            self.groups.append(Group(label, collapsed, None, None))
+        self._take_parameters()
+
+    def add_modules(self, model, opened):
+        """A group per module call of `model` (frames.module_groups)."""
+        group_of, groups = module_groups(self.order, model, opened, first=len(self.groups))
+        self.group_of.update(group_of)
+        self.groups += groups
+        self._take_parameters()
+
+    def _take_parameters(self):
+        """Put each leaf used only inside one collapsed group into it: drawn as part of it."""
+        for node in self.order:
+            if node.op is None and self.consumers[node] and node not in self.group_of:
+                groups = {self.group_of.get(c) for c in self.consumers[node]}
+                g = groups.pop() if len(groups) == 1 else None
+                if g is not None and self.groups[g].collapsed:
+                    self.group_of[node] = g
 
     def _collapsed(self, node):
         g = self.group_of.get(node)
-        return g is not None and self.groups[g][1]
+        return g is not None and self.groups[g].collapsed
 
     def _visible(self, node):
         """Whether the node's tensor gets a box: not hidden inside a collapsed group.
@@ -378,34 +404,49 @@ class Selection:
 
         self.graph = graph
         self.frames = frames = [graphviz.Digraph(name=f"cluster_{i}", graph_attr={
-            "label": label, "style": "rounded,dashed", "color": GROUP["color"],
-            "fontcolor": GROUP["color"], "fontname": FONT}) for i, (label, _) in
+            "label": group.label, "style": "rounded,dashed", "color": GROUP["color"],
+            "fontcolor": GROUP["color"], "fontname": FONT}) for i, group in
             enumerate(self.groups)]
-        for i, (label, collapsed) in enumerate(self.groups):
-            if collapsed:
-                ops = sorted({n.op.name for n, g in self.group_of.items() if g == i})
-                count = sum(g == i for g in self.group_of.values())
-                self.graph.node(f"g{i}", f"<<B>{html.escape(label)}</B><BR/>{count} ops: "
-                                f"{html.escape(', '.join(ops))}>", **GROUP)
+        for i, group in enumerate(self.groups):
+            if group.collapsed:
+                self._frame(group.parent).node(f"g{i}", f"<{self._group_label(i)}>", **GROUP)
         for node in self.order:
-            where = self._where(node, frames)
+            where = self._where(node)
             if self._visible(node):
                 self._tensor(node, where)
             if node.op is not None and not self._collapsed(node) and node not in self.cut:
                 self._op(node, where)
         for node in self.order:
             self._edges(node)
-        for (_, collapsed), frame in zip(self.groups, frames):
-            if not collapsed:
-                self.graph.subgraph(frame)
+        for i in reversed(range(len(self.groups))):     # frames inside frames: inner first
+            if not self.groups[i].collapsed:
+                self._frame(self.groups[i].parent).subgraph(frames[i])
 
-    def _where(self, node, frames):
+    def _group_label(self, i):
+        """A collapsed group's label (HTML): its name, its ops, a module's parameters."""
+        group = self.groups[i]
+        ops = [n.op.name for n, g in self.group_of.items() if g == i and n.op is not None]
+        label = (f"<B>{html.escape(group.label)}</B><BR/>{len(ops)} op{'s' * (len(ops) != 1)}"
+                 f": {html.escape(', '.join(sorted(set(ops))))}")
+        if group.module is not None:
+            shapes = [f"{name} {tuple(p.shape)}" for name, p in group.module.named_parameters()]
+            label += f"<BR/>{html.escape(', '.join(shapes))}" if shapes else ""
+        return label
+
+    def _frame(self, g):
+        """Where the boxes of group `g` go: its frame; for a collapsed group (its single
+        node, the tensors it passes on) the frame around it; the graph itself for None."""
+        while g is not None and self.groups[g].collapsed:
+            g = self.groups[g].parent
+        return self.frames[g] if g is not None else self.graph
+
+    def _where(self, node):
         """The frame a node's boxes go in (boxed groups), else the graph itself."""
         g = self.group_of.get(node)
         if g is None and node.op is None and self.consumers[node]:
             groups = {self.group_of.get(c) for c in self.consumers[node]}
             g = groups.pop() if len(groups) == 1 else None     # a parameter used only inside
-        return frames[g] if g is not None and not self.groups[g][1] else self.graph
+        return self._frame(g)
 
     def _tensor(self, node, where):
         grad, note = self._grad(node), None
@@ -515,7 +556,7 @@ class Selection:
         dims = axes[0] if len(axes) == 1 else axes
         box = f"u{self.ids[node]}_{i}"         # inside the frame of the op it belongs to
         label = f"<unbroadcast: sum over dim {dims}<BR/>{sent} → {shape}>"
-        self._where(node, self.frames).node(box, label, **UNBROADCAST)
+        self._where(node).node(box, label, **UNBROADCAST)
         self._edge(source, box, **GRADIENT_EDGE)
         return box
 
