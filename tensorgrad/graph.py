@@ -214,9 +214,13 @@ def sent_shape(node, i):
     undo broadcasting."""
     inputs = [placeholder(s, d) for s, d in zip(node.shapes, node.dtypes)]
     g = out = placeholder(node.out_shape, node.out_dtype)
-    extras = {k: _placeholders(v) for k, v in (node.extras or {}).items()}
     rule = node.op.grads[0 if node.op.variadic else i]
     with np.errstate(all="ignore"):
+        extras = node.extras
+        if extras is None and node.op.extras:     # let go by backward: the forward on the
+            _, *side = node.op.forward(*inputs, **node.attrs)    # placeholders shapes them
+            extras = dict(zip(node.op.extras, side))
+        extras = {k: _placeholders(v) for k, v in (extras or {}).items()}
         return np.shape(rule(g, *rule_arguments(node, i, inputs, out, extras)))
 
 

@@ -128,3 +128,16 @@ def test_the_docs_show_the_makemore_mlp_in_module_frames():
     assert "(names_mlp_modules.svg)" in doc and len(picture) < 50_000
     for text in ("NamesMLP", "hidden: Linear", "bn: BatchNorm1d", "3 ops: add, matmul, permute"):
         assert text in picture, text
+
+
+def test_the_backward_view_draws_after_backward_let_go_of_the_values():
+    """backward() without retain_graph lets go of what the fused ops' forwards computed on
+    the side; the backward view still draws (their shapes come from the forward run on
+    placeholders)."""
+    from tensorgrad.makemore import NamesMLP
+    model = NamesMLP(27, 3, generator=tg.Generator().manual_seed(0))
+    X, Y = tg.randint(0, 27, (8, 3)), tg.randint(0, 27, (8,))
+    loss = F.cross_entropy(model(X), Y)
+    loss.backward()
+    source = viz.draw(loss, backward=True).source
+    assert "cross_entropy_mean" in source and "batch_norm" in source
