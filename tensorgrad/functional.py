@@ -15,7 +15,7 @@ import numpy as np
 
 from . import ops
 from .arrays import DEFAULT_INT, count, normalize_dim
-from .autograd import note_derived, note_effect
+from .codegen.hooks import note_derived, note_effect
 from .checks import index_range, int_arg, number_arg, shown
 from .creation import rand
 from .tensor import Tensor, apply, tensors_result_type, values_of, where as select

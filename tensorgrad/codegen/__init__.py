@@ -19,10 +19,19 @@ last use, and makes eager's checks of the values it reads (indices within range)
 Layout, one way: `rules` (each op as source) <- `emitter` (statements, names, passes) <-
 `program` (generate); `guards` (what a step reaches, and the check that it is unchanged)
 <- `watch` (what a traced step did that code cannot repeat); all of them <- `compiled`
-(compile).
+(compile). `hooks` holds what the engine notes for them as a step runs; it is a leaf, which
+the engine imports, so the modules above load on first use of these names.
 """
-from .compiled import CompiledStep, compile
-from .program import Program, generate
-from .rules import CodegenError
+import importlib
 
 __all__ = ["CodegenError", "CompiledStep", "Program", "compile", "generate"]
+_WHERE = {"CodegenError": "rules", "CompiledStep": "compiled", "Program": "program",
+          "compile": "compiled", "generate": "program"}
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tensorgrad.codegen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

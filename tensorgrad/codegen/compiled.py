@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..autograd import tracing, traced_effects
+from .hooks import traced_effects, tracing
 from ..grad_mode import _anomaly, is_grad_enabled
 from ..graph import deliver as _deliver
 from ..tensor import Tensor

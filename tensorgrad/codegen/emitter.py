@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from ..autograd import derived_constants
+from .hooks import derived_constants
 from ..tensor import Tensor
 from .rules import CodegenError, forward_source
 

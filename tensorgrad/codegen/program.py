@@ -5,7 +5,8 @@ import re
 
 import numpy as np
 
-from ..autograd import topological_order, traced_effects
+from ..graph import topological_order
+from .hooks import traced_effects
 from ..graph import sent_shape
 from ..tensor import Tensor
 from .emitter import Emitter, free_early, identifier

@@ -13,7 +13,7 @@ import numpy as np
 from ..devices import device, device_arg
 from ..versions import note_inplace_change, note_sharing
 from ..checks import as_dtype, checked_state, index_range, int_arg, number_arg, shown
-from ..autograd import note_effect
+from ..codegen.hooks import note_effect
 from ..creation import ones, rand, randn, tensor, zeros
 from ..functional import _normalized_shape, _tensor, batch_norm, dropout, gelu, layer_norm
 from ..grad_mode import module_call

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays import stretched_axes
-from ..autograd import derived_constants
+from ..codegen.hooks import derived_constants
 from ..graph import sent_shape
 from ..tensor import Tensor
 from .frames import Group, module_groups
