@@ -200,9 +200,9 @@ class Emitter:
     def literal(array):
         """A 0-d array's value as a Python literal of its dtype."""
         value = array.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            return "np.nan" if np.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
-        return str(array.dtype.type(value)) if isinstance(value, float) else repr(value)
+        if isinstance(value, float) and np.isfinite(value):
+            return str(array.dtype.type(value))
+        return python_literal(value)
 
     def _rebuild(self, array, recipe):
         """A constant computed from other arrays (a one-hot of the targets): computed again."""
