@@ -42,7 +42,7 @@ from .functional import (all, allclose, cat, exp, flatten, gather, histogram, lo
                          split, sqrt, stack, tanh, topk, tril, triu, where)
 from .tensor import Tensor
 from .serialization import load, save
-from . import cuda, nn, optim, utils
+from . import autograd, cuda, nn, optim, utils
 
 # dtypes, by PyTorch's names (numpy dtypes: `tensor.dtype == tensorgrad.float32`)
 float16 = half = _np.dtype(_np.float16)
@@ -67,5 +67,5 @@ __all__ = [
     "triu", "roll", "topk", "gather", "split", "remainder", "pow", "histogram", "softmax",
     "log_softmax", "float16", "half", "float32", "float", "float64", "double",
     "uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool", "nn", "optim",
-    "save", "load", "utils",
+    "save", "load", "utils", "autograd",
 ]

@@ -6,6 +6,8 @@ import importlib
 import inspect
 import pkgutil
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -196,3 +198,30 @@ def test_the_code_runs(tmp_path, monkeypatch):
         exec(compile(code, str(DOC), "exec"), {})
     state = tensorgrad.load("from_torch.safetensors")
     tensorgrad.nn.Linear(3, 2).load_state_dict(state)
+
+
+def reachable(package):
+    """The namespaces (NAMESPACES' names, `torch` read as `package`) that a fresh interpreter
+    reaches by attributes after a plain `import package`, as ported code does
+    (`torch.autograd.grad(...)` after `import tensorgrad as torch`)."""
+    code = textwrap.dedent(f"""
+        import functools, {package}
+        for name in {NAMESPACES!r}:
+            try:
+                functools.reduce(getattr, name.split(".")[1:], {package})
+                print(name)
+            except AttributeError:
+                pass
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.split())
+
+
+def test_a_plain_import_reaches_the_namespaces_pytorchs_does():
+    ours = reachable("tensorgrad")
+    try:
+        theirs = reachable("torch")
+    except subprocess.CalledProcessError:                        # PyTorch not installed
+        theirs = set(NAMESPACES) - {"torch.utils.tensorboard"}   # (which torch loads on request)
+    assert theirs <= ours, f"not reached after `import tensorgrad`: {sorted(theirs - ours)}"
