@@ -17,7 +17,8 @@ the two makemore runs; the mean of the two is the reference). Targets: compiled 
 
 Then a breakdown of one step's time for each mode, measured (a perf_counter around each
 part of the loop, over --breakdown-steps steps, after a warm-up), not estimated: drawing
-the batch, forward + backward, loss.item(), the optimizer's step, and the bookkeeping
+the batch, forward + backward (in autograd mode also the forward alone), loss.item(), the
+optimizer's step, and the bookkeeping
 around them (the loss list, the progress bar, the evaluation and checkpoint tests). The
 parts are makemore's own functions, called as `train_steps` calls them.
 """
@@ -178,6 +179,7 @@ def tuned_run(steps, args):
 
 PARTS = ("draw the batch", "forward + backward", "loss.item()", "optimizer step",
          "bookkeeping")
+FORWARD = "  of which forward"          # autograd mode only: the rest is loss.backward()
 
 
 def breakdown(mode, steps, warmup=200, round_steps=100):
@@ -203,7 +205,13 @@ def breakdown(mode, steps, warmup=200, round_steps=100):
             t0 = clock()
             Xb, Yb = batches.next()
             t1 = clock()
-            loss = makemore.loss_and_gradients(run, compiled, Xb, Yb)
+            if mode == "autograd":      # as loss_and_gradients, with a clock between the two
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(Xb), Yb)
+                forward = clock()
+                loss.backward()
+            else:
+                loss = makemore.loss_and_gradients(run, compiled, Xb, Yb)
             t2 = clock()
             loss = loss.item()
             t3 = clock()
@@ -222,6 +230,8 @@ def breakdown(mode, steps, warmup=200, round_steps=100):
             if step >= warmup:
                 for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                     totals[part] += seconds
+                if mode == "autograd":
+                    totals[FORWARD] = totals.get(FORWARD, 0.0) + forward - t1
             if done % round_steps == 0:
                 assert mode != "compiled" or compiled.last == "compiled", compiled.explain()
                 yield totals
@@ -298,9 +308,11 @@ def main():
     parts = {mode: {part: seconds / args.breakdown_steps * 1e6 for part, seconds in t.items()}
              for mode, t in zip(loops, totals)}
     print(f"  {'':20s}" + "".join(f"{mode:>10s}" for mode in parts))
-    for part in PARTS + ("total",):
-        row = [sum(p.values()) if part == "total" else p[part] for p in parts.values()]
-        print(f"  {part:20s}" + "".join(f"{us:10.1f}" for us in row))
+    for part in PARTS[:2] + (FORWARD,) + PARTS[2:] + ("total",):
+        row = [sum(us for name, us in p.items() if name in PARTS) if part == "total"
+               else p.get(part) for p in parts.values()]
+        print(f"  {part:20s}" + "".join(f"{'-':>10s}" if us is None else f"{us:10.1f}"
+                                        for us in row))
     print("  (tuned: the optimizer's fused update is inside its step)")
 
 
