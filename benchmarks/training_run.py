@@ -18,9 +18,9 @@ the two makemore runs; the mean of the two is the reference). Targets: compiled 
 Then a breakdown of one step's time for each mode, measured (a perf_counter around each
 part of the loop, over --breakdown-steps steps, after a warm-up), not estimated: drawing
 the batch, forward + backward (in autograd mode also the forward alone), loss.item(), the
-optimizer's step, and the bookkeeping
-around them (the loss list, the progress bar, the evaluation and checkpoint tests). The
-parts are makemore's own functions, called as `train_steps` calls them.
+optimizer's step, and the bookkeeping around them (the loss list, the progress bar, the
+evaluation and checkpoint tests). The parts are makemore's own functions, called as
+`train_steps` calls them.
 """
 import argparse
 import contextlib
