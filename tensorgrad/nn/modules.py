@@ -347,8 +347,9 @@ class BatchNorm1d(Module):
     """Normalise each feature over the batch, then scale by `weight` and shift by `bias`.
 
     Training mode uses the batch's mean and its Bessel-corrected variance (divided by n-1,
-    as the lecture does) and updates the running statistics with `momentum`; eval mode
-    uses the running statistics. Input (N, C), or (N, L, C) normalised over N and L.
+    as the lecture does; PyTorch divides by n) and updates the running statistics with
+    `momentum`; eval mode uses the running statistics. Input (N, C), or (N, L, C)
+    normalised over N and L (features last, as the lecture's; PyTorch takes (N, C, L)).
     Runs on `functional.batch_norm`, whose training-mode backward is derived with sympy.
     """
 
