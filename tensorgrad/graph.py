@@ -294,7 +294,7 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
             if node.site is not None:
                 check_finite(node.op.name, f"backward (input {i})", [g], pg, node.site)
             if parent in grads:
-                grads[parent] = grads[parent] + pg
+                grads[parent] = add_gradients(grads[parent], pg)
             else:
                 grads[parent] = pg
                 heapq.heappush(waiting, (-parent.seq, parent))
@@ -302,6 +302,22 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
         if node.plan.releases and not (retain_graph or keep):
             release(node)
     return got
+
+
+def add_gradients(total, g):
+    """`total + g`: the gradients of one node from two of its uses, added up.
+
+    Written into `total` when nothing but the backward pass holds that array: it owns its
+    memory and its reference count is that of the dict of gradients, this argument and
+    getrefcount's own (the test `deliver` makes; numpy makes it before reusing a temporary).
+    The sum is the same; what is saved is a new array for each use after the first, which
+    for the large step's hidden layer (4096 x 1024, three uses) is two 16 MB arrays.
+    """
+    if (type(total) is np.ndarray and type(g) is np.ndarray and total.base is None
+            and total.dtype == g.dtype and total.shape == g.shape and total.flags.writeable
+            and sys.getrefcount(total) <= 3):
+        return np.add(total, g, out=total)
+    return total + g
 
 
 def _leading_to(roots, targets):
