@@ -126,8 +126,7 @@ def _operands(op, a, b):
     tensors are weak against tensors with dimensions, in the same way. Division makes
     integers floats (the default float dtype), after that promotion.
     """
-    if op in _REFUSED and not (type(a) is Tensor and type(b) is Tensor
-                               and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+    if op in _REFUSED:
         _REFUSED[op](a, b)          # (before a Python bool takes the tensor's dtype)
     if not isinstance(a, Tensor):
         a = _constant(op, a, b)
