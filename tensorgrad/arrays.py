@@ -51,8 +51,9 @@ def normalize_dims(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
     if is_int(dim):
-        dim = (dim,)
-    elif not isinstance(dim, (tuple, list)):
+        axis = normalize_dim(dim, ndim, op)
+        return (axis,) if ndim else ()                  # a 0-d tensor has no axes to reduce
+    if not isinstance(dim, (tuple, list)):
         raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {shown(dim)}")
     axes = [normalize_dim(d, ndim, op) for d in dim]
     if len(set(axes)) != len(axes):

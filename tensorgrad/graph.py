@@ -24,7 +24,6 @@ from .grad_mode import _keeping_grads, _keeping_values, check_finite, module_cal
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
-_DTYPE = operator.attrgetter("dtype")
 
 
 class Node:
@@ -50,7 +49,7 @@ class Node:
         self.op, self.attrs, self.parents = op, attrs, parents
         self.shapes = tuple([a.shape for a in arrays])
         self.plan = plan = kept(op, parents) if op is not None else None
-        self._dtypes = tuple(map(_DTYPE, arrays)) if plan is not None and plan.dtypes else None
+        self._dtypes = tuple([a.dtype for a in arrays]) if plan is not None and plan.dtypes else None
         if plan is not None:
             self.inputs = plan.keep(arrays)
             self.out = out if plan.out else None
@@ -106,23 +105,15 @@ class Plan:
         self.releases = self.out or bool(self.extras) or any(
             k and needed for k, needed in zip(self.inputs, need))
         self.arguments = [argument_plan(op, i) for i in range(len(need))]
-        self.all_inputs = all(self.inputs)
-        self.need, self.any_constant, self.nothing = need, not all(need), (None,) * len(need)
-        self.no_inputs = not any(self.inputs)
+        self.need = need
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
 
     def keep(self, arrays):
         """The inputs a node keeps: `arrays`, with None for those it does not."""
-        if self.all_inputs:
-            return arrays
-        if self.no_inputs:
-            return self.nothing
         return tuple([a if k else None for a, k in zip(arrays, self.inputs)])
 
     def constants(self, inputs):
         """`inputs` with only the constants left (the inputs that need no gradient)."""
-        if not self.any_constant:
-            return self.nothing
         return tuple([a if not needed else None for a, needed in zip(inputs, self.need)])
 
 
@@ -145,7 +136,7 @@ def _everything(op, parents):
     if plan is None:
         plan = op._kept[("all",) + need] = Plan(op, need)
         plan.inputs, plan.out, plan.extras = (True,) * len(parents), True, op.extras
-        plan.all_inputs, plan.no_inputs, plan.releases = True, False, True
+        plan.releases = True
     return plan
 
 
@@ -288,13 +279,11 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
         for i, parent in enumerate(node.parents):
             if parent is None or (leads is not None and parent not in leads):
                 continue
-            pg = rule(node, i, g)
-            if pg.shape != node.shapes[i]:
-                pg = unbroadcast(pg, node.shapes[i])
+            pg = unbroadcast(rule(node, i, g), node.shapes[i])
             if node.site is not None:
                 check_finite(node.op.name, f"backward (input {i})", [g], pg, node.site)
             if parent in grads:
-                grads[parent] = grads[parent] + pg
+                grads[parent] = add_gradients(grads[parent], pg)
             else:
                 grads[parent] = pg
                 heapq.heappush(waiting, (-parent.seq, parent))
@@ -302,6 +291,22 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
         if node.plan.releases and not (retain_graph or keep):
             release(node)
     return got
+
+
+def add_gradients(total, g):
+    """`total + g`: the gradients of one node from two of its uses, added up.
+
+    Written into `total` when nothing but the backward pass holds that array: it owns its
+    memory and its reference count is that of the dict of gradients, this argument and
+    getrefcount's own (the test `deliver` makes; numpy makes it before reusing a temporary).
+    The sum is the same; what is saved is a new array for each use after the first, which
+    for the large step's hidden layer (4096 x 1024, three uses) is two 16 MB arrays.
+    """
+    if (type(total) is np.ndarray and type(g) is np.ndarray and total.base is None
+            and total.dtype == g.dtype and total.shape == g.shape and total.flags.writeable
+            and sys.getrefcount(total) <= 3):
+        return np.add(total, g, out=total)
+    return total + g
 
 
 def _leading_to(roots, targets):

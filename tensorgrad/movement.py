@@ -93,8 +93,7 @@ class Movement:
     @property
     def T(self):
         """The dimensions in reverse order (the transpose of a matrix)."""
-        # straight to the op: these dims need no checking (Linear calls this every step)
-        return self._apply(ops.Permute, dims=tuple(reversed(range(self.ndim))))
+        return self.permute(tuple(reversed(range(self.ndim))))
 
     def matmul(self, other):
         """Matrix product, as `self @ other`."""

@@ -76,15 +76,15 @@ def apply(op, *inputs, **attrs):
         extras = dict(zip(op.extras, values))
     if type(out) is not np.ndarray:
         out = np.asarray(out)                              # numpy gives 0-d results as scalars
-    site = None
-    if _anomaly[-1]:
-        site = creation_site()
-        check_finite(op.name, "forward", arrays, out, site)
     node = None
     if _grad_enabled[0]:
         parents = tuple([t._node for t in inputs])
-        if parents.count(None) != len(parents):            # some input requires grad
+        if any(parents):                                   # some input requires grad
             node = Node(op, attrs, arrays, out, extras, parents)
+    if _anomaly[-1]:
+        site = creation_site()
+        check_finite(op.name, "forward", arrays, out, site)
+        if node is not None:
             node.site = site
     result = Tensor._wrap(out, node)
     if out.base is not None:                               # a view: of an input?
@@ -126,8 +126,7 @@ def _operands(op, a, b):
     tensors are weak against tensors with dimensions, in the same way. Division makes
     integers floats (the default float dtype), after that promotion.
     """
-    if op in _REFUSED and not (type(a) is Tensor and type(b) is Tensor
-                               and a._data.dtype is b._data.dtype and a._data.dtype.kind == "f"):
+    if op in _REFUSED:
         _REFUSED[op](a, b)          # (before a Python bool takes the tensor's dtype)
     if not isinstance(a, Tensor):
         a = _constant(op, a, b)
@@ -164,7 +163,7 @@ def _no_bool_power(a, b):
 
 def _same_dtype_matmul(a, b):
     da, db = _dtype_of(a), _dtype_of(b)
-    if not {da.kind, db.kind} <= set("biuf"):
+    if da.kind not in NUMBER_KINDS or db.kind not in NUMBER_KINDS:
         return                                          # not numbers: refused later
     if da != db:
         raise TypeError(f"matmul: {da} @ {db}: the operands need the same dtype (as in "

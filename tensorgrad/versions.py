@@ -21,6 +21,22 @@ import numpy as np
 
 _changes = [0]        # how many in-place changes so far: a clock
 _changed_at = {}      # id of a memory-owning array -> the clock at its latest change
+_watched = {}         # id of a memory-owning array in a table here -> a weak reference whose
+                      # callback takes it out of the tables once the array is freed (its id
+                      # may then be reused by another array)
+
+
+def _watch(owner):
+    """Forget what the tables say about `owner` once it is freed."""
+    key = id(owner)
+    if key not in _watched:
+        _watched[key] = weakref.ref(owner, lambda _, key=key: _forget(key))
+
+
+def _forget(key):
+    _watched.pop(key, None)
+    _changed_at.pop(key, None)
+    _sharers.pop(key, None)
 
 
 def memory_owner(array):
@@ -34,8 +50,7 @@ def note_inplace_change(array):
     """Record that `array` (or the memory it views) is being changed in place."""
     owner = memory_owner(array)
     _changes[0] += 1
-    if id(owner) not in _changed_at:
-        weakref.finalize(owner, _changed_at.pop, id(owner), None)
+    _watch(owner)
     _changed_at[id(owner)] = _changes[0]
 
 
@@ -82,7 +97,7 @@ def note_sharing(array, *tensors):
     owner = memory_owner(array)
     key = id(owner)
     if key not in _sharers:
-        weakref.finalize(owner, _sharers.pop, key, None)
+        _watch(owner)
         _sharers[key] = {}
     if not tensors:
         _sharers[key] = None

@@ -364,6 +364,28 @@ def test_retain_grad_on_intermediates():
         torch.tensor([1.0]).retain_grad()        # nothing to retain
 
 
+def test_gradients_of_several_uses_add_up_in_place_only_where_nothing_else_holds_them():
+    from tensorgrad.graph import add_gradients
+    grads = {"p": np.ones(3, np.float32)}
+    first = id(grads["p"])                          # (an id: a reference would hold it)
+    grads["p"] = add_gradients(grads["p"], np.full(3, 2.0, np.float32))
+    assert id(grads["p"]) == first and grads["p"].tolist() == [3.0, 3.0, 3.0]    # reused
+    held = np.ones(3, np.float32)
+    grads = {"p": held}
+    grads["p"] = add_gradients(grads["p"], np.full(3, 2.0, np.float32))
+    assert held.tolist() == [1.0, 1.0, 1.0] and grads["p"].tolist() == [3.0, 3.0, 3.0]
+    # n's gradient is n.grad (not copied) and also what the add sends on to p; q's gradient
+    # of p, which arrives later, must not be added into it
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    p = x * 2
+    q = p * 5
+    n = p + 0.0
+    n.retain_grad()
+    ((n * 3).sum() + q.sum()).backward()
+    assert n.grad.tolist() == [3.0, 3.0]
+    assert x.grad.tolist() == [16.0, 16.0]          # 2 * (3 + 5)
+
+
 def test_is_leaf_and_grad_fn():
     x = torch.tensor([1.0], requires_grad=True)
     plain = torch.tensor([1.0])
