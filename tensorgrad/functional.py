@@ -362,8 +362,10 @@ def _update_running_stats(steps, running_mean, running_var, momentum):
     """running = (1 - momentum) * running + momentum * batch statistic, in place, from the
     batch mean and variance the fused op computed (`steps`: what its forward saved)."""
     m = momentum
-    running_mean._data[...] = (1 - m) * running_mean._data + m * steps["bnmeani"].reshape(-1)
-    running_var._data[...] = (1 - m) * running_var._data + m * steps["bnvar"].reshape(-1)
+    for running, batch in ((running_mean._data, steps["bnmeani"]), (running_var._data,
+                                                                   steps["bnvar"])):
+        running *= 1 - m
+        running += m * batch.reshape(-1)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

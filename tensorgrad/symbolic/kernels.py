@@ -305,8 +305,8 @@ class FusedOp:
                             f"number arguments are {sorted(d.defaults) or 'none'}")
         tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
         dtype = tensors[0]._floating().dtype
-        tensors = [t.to(dtype) for t in tensors]
-        shapes = tuple(t.shape for t in tensors)
+        tensors = [t._cast(dtype) for t in tensors]
+        shapes = tuple([t._data.shape for t in tensors])
         key = (shapes, dtype, dim if not isinstance(dim, dict) else repr(dim), keepdim,
                tuple(sorted(scalars.items())) if scalars else ())
         layout = self._layouts.get(key)
@@ -448,7 +448,7 @@ def _make_op_class(fused):
         out = _as_dtype(out, dtype)
         if out.shape != call.kept:
             out = np.broadcast_to(out, call.kept)
-        return out.reshape(call.shape), steps
+        return (out if out.shape == call.shape else out.reshape(call.shape)), steps
 
     # every gradient reads the output, every input and the steps (the kernels' arguments)
     reads = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
