@@ -9,7 +9,7 @@ from ..graph import topological_order
 from .hooks import traced_effects
 from ..graph import sent_shape
 from ..tensor import Tensor
-from .emitter import Emitter, free_early, identifier
+from .emitter import Emitter, compute_once, free_early, identifier
 from .rules import (CodegenError, forward_source, grad_source, unbroadcast_source,
                     unstretched)
 
@@ -137,7 +137,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
     e.line(f"return {', '.join(returned)}")
     e.lines = e.prologue + e.lines
     if not e.standalone:
-        e.lines = free_early(e.lines)
+        e.lines = free_early(compute_once(e.lines, e.used))
     params = leaf_names + [a for a, _ in e.args]
     doc = ('    """The forward pass and the gradient of each leaf, as the engine computes '
            'them."""\n')

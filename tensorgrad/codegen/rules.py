@@ -236,11 +236,13 @@ def unbroadcast_source(expr, shape, target):
     shape, target = tuple(shape), tuple(target)
     if shape == target:
         return expr
-    axes = stretched_axes(shape, target)
+    axes, lead = stretched_axes(shape, target), len(shape) - len(target)
     if not axes:                                # only leading axes of size 1 to drop
         return f"{_operand(expr)}.reshape({target})"
     negated = re.fullmatch(r"-(\w+)", expr)            # -(g.sum()) is (-g).sum(), exactly
     expr = negated[1] if negated else _operand(expr)
+    if axes == tuple(range(lead)):      # the sum drops them: no reshape, and a result that
+        return f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)})"   # owns its memory
     summed = f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)}, keepdims=True)"
     if len(shape) == len(target):
         return summed
