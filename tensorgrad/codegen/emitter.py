@@ -98,6 +98,7 @@ class Emitter:
         self.values = {}            # id(array) -> the name of the graph value it is
         self.effects = []           # tensors the code updates in place (running statistics)
         self.saved = {}             # node -> {step: name}: what a fused op or var saved
+        self.steps_of = {}          # node -> the name of the dict of its steps, for effects
         self.helpers = {}           # name -> function the inlined fused kernels call
         self.known = {}             # ast.dump of an expression -> (its name, names it reads)
         self.aliases = set()        # names given to a value another name already holds

@@ -158,8 +158,11 @@ def _effect(e, function, node, arguments):
         raise CodegenError(f"codegen: '{function.__name__}' updates state outside the graph; "
                            "standalone code cannot do that yet (compile() can)")
     call = e.globals_name(function, function.__name__)
-    steps = ", ".join(f"{k}={v}" for k, v in e.saved[node].items())
+    steps = e.steps_of.get(node)                # the op's steps, once for all its updates
+    if steps is None:
+        steps = e.steps_of[node] = e.fresh(f"{e.values.get(id(node.out), 't')}_steps")
+        e.line(f"{steps} = dict({', '.join(f'{k}={v}' for k, v in e.saved[node].items())})")
     args = ", ".join(e.globals_name(a, "state") if isinstance(a, Tensor) else repr(a)
                      for a in arguments)
-    e.line(f"{call}(dict({steps}), {args})")
+    e.line(f"{call}({steps}, {args})")
     e.effects.extend(a for a in arguments if isinstance(a, Tensor))
