@@ -436,6 +436,29 @@ def test_compute_once_stops_where_a_name_it_reads_changes():
                         set()) == ["a = np.exp(x) + 1", "np.add.at(x, i, 1)", "b = np.exp(x) * 2"]
 
 
+def test_an_embeddings_gradient_is_added_into_a_flat_array_to_the_same_bits():
+    """Code made to run adds an embedding's gradient into the flattened table (numpy's fast
+    path for one axis), element by element in eager's order: repeated rows and negative
+    rows (which count from the end) give eager's gradient bit for bit."""
+    rng = np.random.default_rng(8)
+    C = torch.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)
+    w = torch.tensor(rng.standard_normal((4, 3, 2, 3)).astype(np.float32))
+    step = codegen.compile(lambda ix: (C[ix] * w).sum())
+    for k in range(3):
+        ix = torch.tensor(rng.integers(-5, 5, (4, 3)))
+        ix.numpy()[0, :] = ix.numpy()[1, 0]                  # a row picked several times
+        C.grad = None
+        step(ix)
+        ours = C.grad.numpy().copy()
+        C.grad = None
+        (C[ix] * w).sum().backward()
+        assert np.array_equal(ours, C.grad.numpy()), k
+    assert step.last == "compiled"
+    source = next(iter(step.programs.values())).program.source
+    assert re.search(r"np\.add\.at\(\w+\.reshape\(-1\), \(ix\.reshape\(-1, 1\) \* 6 \+ "
+                     r"np\.arange\(6\)\)\.reshape\(-1\), \w+\.reshape\(-1\)\)", source), source
+
+
 def test_a_kept_grad_keeps_its_values_after_the_next_call():
     """The gradients a call hands to .grad are the caller's: a .grad kept from one call
     (PyTorch's semantics) is not overwritten by the next, however the code keeps its

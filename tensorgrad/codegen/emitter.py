@@ -64,8 +64,13 @@ def _changed_names(statement):
     for node in ast.walk(statement):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             changed.add(node.id)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
-            changed.add(node.args[0].id)                # np.add.at(x, ...)
+        elif isinstance(node, ast.Call) and node.args:   # np.add.at(x, ...), of x.reshape(-1)
+            first = node.args[0]
+            while isinstance(first, (ast.Call, ast.Attribute)):
+                first = first.func.value if isinstance(first, ast.Call) and isinstance(
+                    first.func, ast.Attribute) else getattr(first, "value", None)
+            if isinstance(first, ast.Name):
+                changed.add(first.id)
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             changed.add(node.value.id)
     return changed
