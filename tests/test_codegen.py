@@ -432,8 +432,11 @@ def test_compute_once_stops_where_a_name_it_reads_changes():
     assert compute_once(lines, {"a", "b", "c", "x"}) == [
         "common1 = np.exp(x)", "a = common1 + 1", "b = common1 * 2", "x = a + b",
         "c = np.exp(x) - 1"]
-    assert compute_once(["a = np.exp(x) + 1", "np.add.at(x, i, 1)", "b = np.exp(x) * 2"],
-                        set()) == ["a = np.exp(x) + 1", "np.add.at(x, i, 1)", "b = np.exp(x) * 2"]
+    for lines in (["a = np.exp(x) + 1", "np.add.at(x, i, 1)", "b = np.exp(x) * 2"],
+                  ["a = np.exp(x) + 1", "np.add.at(x.reshape(-1), i, 1)", "b = np.exp(x) * 2"],
+                  ["a = np.exp(x) + 1 if c else 0", "b = np.exp(x) * 2"],   # maybe not run
+                  ["a = np.exp(x) + 1", "b = [np.exp(x) for x in y]", "c = np.exp(x) * 2"]):
+        assert compute_once(lines, set()) == lines
 
 
 def test_an_embeddings_gradient_is_added_into_a_flat_array_to_the_same_bits():

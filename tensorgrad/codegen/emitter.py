@@ -64,13 +64,13 @@ def _changed_names(statement):
     for node in ast.walk(statement):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             changed.add(node.id)
-        elif isinstance(node, ast.Call) and node.args:   # np.add.at(x, ...), of x.reshape(-1)
+        elif isinstance(node, ast.Call) and node.args:
             first = node.args[0]
-            while isinstance(first, (ast.Call, ast.Attribute)):
-                first = first.func.value if isinstance(first, ast.Call) and isinstance(
-                    first.func, ast.Attribute) else getattr(first, "value", None)
+            if (isinstance(first, ast.Call) and isinstance(first.func, ast.Attribute)
+                    and first.func.attr == "reshape"):
+                first = first.func.value                # np.add.at(x.reshape(-1), ...)
             if isinstance(first, ast.Name):
-                changed.add(first.id)
+                changed.add(first.id)                   # np.add.at(x, ...)
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             changed.add(node.value.id)
     return changed
@@ -402,19 +402,30 @@ def compute_once(lines, used):
     return lines
 
 
+_SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
 def _assignment(line):
-    """The statement of `line` if it assigns one name, else None."""
+    """The statement of `line` if it assigns one name (with no names of its own: no lambda,
+    no comprehension), else None."""
     body = ast.parse(line).body
     if len(body) == 1 and isinstance(body[0], ast.Assign) and len(body[0].targets) == 1 \
-            and isinstance(body[0].targets[0], ast.Name):
+            and isinstance(body[0].targets[0], ast.Name) \
+            and not any(isinstance(n, _SCOPES) for n in ast.walk(body[0])):
         return body[0]
     return None
 
 
 def _parts(value):
     """The subexpressions of `value` worth computing once, largest first: numpy calls
-    (other than allocations) and arithmetic on at least one array name."""
-    for node in ast.walk(value):
+    (other than allocations) and arithmetic on at least one array name; none from a part
+    that is evaluated only on a condition (`a if c else b`, `and`, `or`)."""
+    queue = [value]
+    while queue:
+        node = queue.pop(0)
+        if isinstance(node, (ast.IfExp, ast.BoolOp)):
+            continue
+        queue += ast.iter_child_nodes(node)
         if node is value:
             continue
         if isinstance(node, ast.Call):
@@ -438,6 +449,8 @@ def _recomputed(lines, k, part, target):
         body = ast.parse(lines[m]).body
         if not body:
             continue
+        if any(isinstance(n, _SCOPES) for n in ast.walk(body[0])):
+            break                               # its own names: not looked into
         statement = _assignment(lines[m])
         if statement is not None and any(ast.dump(n) == dump for n in ast.walk(statement.value)
                                          if n is not statement.value):
