@@ -1,5 +1,6 @@
 """The Emitter: collects a generated function's statements, names and constants, and the
-passes over them (reusing values already computed, freeing arrays after their last use)."""
+passes over them (reusing values already computed, computing once what two statements
+share, freeing arrays after their last use)."""
 import ast
 import itertools
 import keyword
