@@ -6,6 +6,9 @@ For the lecture's step (batch 32, n_hidden 200, float32) and a large one (batch 
 n_hidden 1024): forward + backward, the time per step of
   eager       tensorgrad, loss.backward()
   compiled    tensorgrad.codegen.compile of the same step
+  generated   the compiled step's generated function alone, called on the arrays (what the
+              compiled step costs beyond it is its own bookkeeping: the checks of its
+              inputs and state, handing the gradients to .grad)
   numpy       the lecture's exercise-4 code transliterated to numpy, untuned
   tuned       numpy with preallocated buffers, in-place ops and BLAS for column sums
   torch       PyTorch eager on the CPU, one thread (when installed)
@@ -130,9 +133,17 @@ def compare(batch, hidden, repeats):
     assert all(np.array_equal(a, p.grad.numpy()) for a, p in zip(eager, P))
     assert all(np.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(eager, ref))
 
+    program = next(reversed(compiled.programs.values())).program
+    assert [name for name, _ in program.args] == ["Xb", "Yb"]
+    leaves = [p.numpy() for p in program.leaves]
+
+    def generated(Xb, Yb):                 # the code alone: the compiled step without its
+        return program.function(*leaves, Xb, Yb)   # checks and without handing over .grad
+
     steps = {
         "eager": (lambda x, y: backward_step(tensorgrad, P, x, y), tg_batches),
         "compiled": (compiled_step, tg_batches),
+        "generated": (generated, batches),
         "numpy": (lambda x, y: numpy_step(arrays, x, y), batches),
         "tuned": (lambda x, y: tuned(arrays, x, y), batches),
     }

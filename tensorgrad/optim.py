@@ -51,11 +51,12 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient, then count the step."""
-        lr = self.lr
+        lr, update = self.lr, self.update
         for i, p in enumerate(self.params):
-            if p.grad is not None:
+            grad = p.grad
+            if grad is not None:
                 note_inplace_change(p._data)
-                self.update(i, p._data, p.grad._data, lr)
+                update(i, p._data, grad._data, lr)
         self.steps += 1
 
     def update(self, i, param, grad, lr):
@@ -119,7 +120,8 @@ class SGD(Optimizer):
         self.velocity = [np.zeros_like(p._data) for p in self.params] if momentum else None
 
     def update(self, i, param, grad, lr):
-        grad = self.decayed(param, grad)
+        if self.weight_decay:
+            grad = self.decayed(param, grad)
         if self.velocity is not None:
             v = self.velocity[i]
             v *= self.momentum

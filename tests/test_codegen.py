@@ -400,6 +400,88 @@ def test_compiled_step_updates_batchnorm_running_stats_like_eager(first):
     assert compiled.last == "compiled"
 
 
+def test_compiled_code_computes_a_repeated_subexpression_once():
+    """The fused batchnorm's gradient and its weight's gradient both sum `bnraw * dhpreact`
+    over the batch: code made to run computes it once, into a name, and stays bit-exact."""
+    from tensorgrad import nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+    x = torch.tensor(np.random.default_rng(0).standard_normal((10, 6)).astype(np.float32))
+    y = torch.tensor(np.arange(10) % 3)
+    step = codegen.compile(lambda x, y: F.cross_entropy(model(x), y))
+    for _ in range(3):
+        model.zero_grad()
+        step(x, y)
+    assert step.last == "compiled"
+    source = next(iter(step.programs.values())).program.source
+    backward = source[source.index("# backward pass"):]
+    sums = re.findall(r"np\.add\.reduce\((\w+ \* \w+), axis=\(-2,\), keepdims=True\)", backward)
+    assert len(sums) == 1 and re.search(r"\n    sum\d+ = np\.add\.reduce\(" + re.escape(sums[0]),
+                                        backward), backward
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    assert all(np.array_equal(g, p.grad.numpy()) for g, p in zip(grads, model.parameters()))
+
+
+def test_compute_once_stops_where_a_name_it_reads_changes():
+    """An expression computed again after one of its names was assigned anew is a new
+    value: it is not replaced by the first."""
+    from tensorgrad.codegen.emitter import compute_once
+    lines = ["a = np.exp(x) + 1", "b = np.exp(x) * 2", "x = a + b", "c = np.exp(x) - 1"]
+    assert compute_once(lines, {"a", "b", "c", "x"}) == [
+        "common1 = np.exp(x)", "a = common1 + 1", "b = common1 * 2", "x = a + b",
+        "c = np.exp(x) - 1"]
+    for lines in (["a = np.exp(x) + 1", "np.add.at(x, i, 1)", "b = np.exp(x) * 2"],
+                  ["a = np.exp(x) + 1", "np.add.at(x.reshape(-1), i, 1)", "b = np.exp(x) * 2"],
+                  ["a = np.exp(x) + 1 if c else 0", "b = np.exp(x) * 2"],   # maybe not run
+                  ["a = np.exp(x) + 1", "b = [np.exp(x) for x in y]", "c = np.exp(x) * 2"]):
+        assert compute_once(lines, set()) == lines
+
+
+def test_an_embeddings_gradient_is_added_into_a_flat_array_to_the_same_bits():
+    """Code made to run adds an embedding's gradient into the flattened table (numpy's fast
+    path for one axis), element by element in eager's order: repeated rows and negative
+    rows (which count from the end) give eager's gradient bit for bit."""
+    rng = np.random.default_rng(8)
+    C = torch.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)
+    w = torch.tensor(rng.standard_normal((4, 3, 2, 3)).astype(np.float32))
+    step = codegen.compile(lambda ix: (C[ix] * w).sum())
+    for k in range(3):
+        ix = torch.tensor(rng.integers(-5, 5, (4, 3)))
+        ix.numpy()[0, :] = ix.numpy()[1, 0]                  # a row picked several times
+        C.grad = None
+        step(ix)
+        ours = C.grad.numpy().copy()
+        C.grad = None
+        (C[ix] * w).sum().backward()
+        assert np.array_equal(ours, C.grad.numpy()), k
+    assert step.last == "compiled"
+    source = next(iter(step.programs.values())).program.source
+    assert re.search(r"np\.add\.at\(\w+\.reshape\(-1\), \(ix\.reshape\(-1, 1\) \* 6 \+ "
+                     r"np\.arange\(6\)\)\.reshape\(-1\), \w+\.reshape\(-1\)\)", source), source
+
+
+def test_a_kept_grad_keeps_its_values_after_the_next_call():
+    """The gradients a call hands to .grad are the caller's: a .grad kept from one call
+    (PyTorch's semantics) is not overwritten by the next, however the code keeps its
+    arrays between calls."""
+    P = make_model()
+    step = codegen.compile(make_step(P))
+    rng = np.random.default_rng(7)
+    kept = []
+    for _ in range(4):
+        for p in P:
+            p.grad = None
+        step(*batch(rng, 16))
+        kept.append([(p.grad, p.grad.numpy().copy()) for p in P])
+    assert step.last == "compiled"
+    for grads in kept:
+        for grad, values in grads:
+            assert np.array_equal(grad.numpy(), values)
+    assert len({id(g.numpy()) for grads in kept for g, _ in grads}) == 4 * len(P)
+
+
 @pytest.mark.parametrize("index", [(slice(1, None),), (slice(None, 3),), (slice(1, 3),),
                                    (slice(None, None, 2),), (slice(1, None, 2),),
                                    (slice(None), slice(2, None)), (1, slice(1, None)),

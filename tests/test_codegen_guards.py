@@ -230,6 +230,39 @@ def test_a_class_attribute_of_your_layer_retraces():
     assert did[3] == "traced"
 
 
+def test_a_modules_attributes_are_checked_whole_and_without_its_training_flag():
+    """The check compares a module's attribute names as they were, then (when they are
+    not) without `training`, which `train()` and `eval()` set on the module itself: a flag
+    set to the value it had keeps the code, an attribute added or removed retraces."""
+    class Gated(nn.Module):
+        def __init__(self):
+            self.inner = nn.Linear(4, 3)
+
+        def forward(self, x):
+            out = self.inner(x)
+            return out * 2.0 if hasattr(self, "double") else out
+
+    def build():
+        torch.manual_seed(0)
+        state = {"model": Gated()}
+        return (lambda x, y: F.cross_entropy(state["model"](x), y)), state
+
+    def change(k, state):
+        model = state["model"]
+        if k == 2:
+            model.train()                       # `training` now set on the module itself
+            assert "training" in vars(model)
+        if k == 3:
+            model.double = True
+        if k == 5:
+            del model.double
+
+    compiled, did = agree_with_eager(build, calls=7, change=change)
+    assert did == ["traced", "compiled", "compiled", "traced", "compiled", "compiled",
+                   "compiled"], did
+    assert compiled.last == "compiled"
+
+
 def test_a_branch_on_whether_a_gradient_exists_retraces():
     def build():
         state = model_state(batchnorm=False)

@@ -1,6 +1,8 @@
 """The Emitter: collects a generated function's statements, names and constants, and the
-passes over them (reusing values already computed, freeing arrays after their last use)."""
+passes over them (reusing values already computed, computing once what two statements
+share, freeing arrays after their last use)."""
 import ast
+import itertools
 import keyword
 import re
 
@@ -63,8 +65,13 @@ def _changed_names(statement):
     for node in ast.walk(statement):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             changed.add(node.id)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
-            changed.add(node.args[0].id)                # np.add.at(x, ...)
+        elif isinstance(node, ast.Call) and node.args:
+            first = node.args[0]
+            if (isinstance(first, ast.Call) and isinstance(first.func, ast.Attribute)
+                    and first.func.attr == "reshape"):
+                first = first.func.value                # np.add.at(x.reshape(-1), ...)
+            if isinstance(first, ast.Name):
+                changed.add(first.id)                   # np.add.at(x, ...)
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             changed.add(node.value.id)
     return changed
@@ -97,6 +104,7 @@ class Emitter:
         self.values = {}            # id(array) -> the name of the graph value it is
         self.effects = []           # tensors the code updates in place (running statistics)
         self.saved = {}             # node -> {step: name}: what a fused op or var saved
+        self.steps_of = {}          # node -> the name of the dict of its steps, for effects
         self.helpers = {}           # name -> function the inlined fused kernels call
         self.known = {}             # ast.dump of an expression -> (its name, names it reads)
         self.aliases = set()        # names given to a value another name already holds
@@ -361,6 +369,109 @@ class _Replayed:
         self.dtypes = tuple(a.dtype for a in inputs)
         self.out_shape, self.out_dtype = out.shape, out.dtype
         self.extras = None
+
+
+def compute_once(lines, used):
+    """`lines` with each subexpression that two statements compute alike (the same numpy
+    operation on the same arrays, none of them assigned or changed between) computed once,
+    into a name of its own, before the first: a fused op's gradient and its bias'
+    gradient both sum `bnraw * dhpreact` over the batch. `Emitter.rewrite` reuses a value
+    a statement assigned to a name; this finds the ones that were parts of expressions.
+    The values are the same, bit for bit (measured on makemore's step: 5 us of 140 saved).
+    The new names are `sum5`, `common1`, ..., none of `used` (which they join)."""
+    lines = list(lines)
+    k = 0
+    while k < len(lines):
+        statement = _assignment(lines[k])
+        hoisted = None
+        if statement is not None:
+            for part in _parts(statement.value):
+                later = _recomputed(lines, k, part, statement.targets[0].id)
+                if later:
+                    hoisted = part
+                    break
+        if hoisted is None:
+            k += 1
+            continue
+        base = "sum" if ast.unparse(hoisted).startswith("np.add.reduce(") else "common"
+        name = next(f"{base}{n}" for n in itertools.count(1) if f"{base}{n}" not in used)
+        used.add(name)
+        dump = ast.dump(hoisted)
+        for m in [k] + later:
+            lines[m] = _replaced(lines[m], dump, name)
+        lines.insert(k, f"{name} = {ast.unparse(hoisted)}")
+    return lines
+
+
+_SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+def _assignment(line):
+    """The statement of `line` if it assigns one name (with no names of its own: no lambda,
+    no comprehension), else None."""
+    body = ast.parse(line).body
+    if len(body) == 1 and isinstance(body[0], ast.Assign) and len(body[0].targets) == 1 \
+            and isinstance(body[0].targets[0], ast.Name) \
+            and not any(isinstance(n, _SCOPES) for n in ast.walk(body[0])):
+        return body[0]
+    return None
+
+
+def _parts(value):
+    """The subexpressions of `value` worth computing once, largest first: numpy calls
+    (other than allocations) and arithmetic on at least one array name; none from a part
+    that is evaluated only on a condition (`a if c else b`, `and`, `or`)."""
+    queue = [value]
+    while queue:
+        node = queue.pop(0)
+        if isinstance(node, (ast.IfExp, ast.BoolOp)):
+            continue
+        queue += ast.iter_child_nodes(node)
+        if node is value:
+            continue
+        if isinstance(node, ast.Call):
+            f = ast.unparse(node.func)
+            if not f.startswith("np.") or f.split(".")[-1] in _ALLOCATE:
+                continue
+        elif not isinstance(node, (ast.BinOp, ast.UnaryOp)):
+            continue
+        if any(isinstance(n, ast.Name) and n.id != "np" for n in ast.walk(node)):
+            yield node
+
+
+def _recomputed(lines, k, part, target):
+    """The lines after k that compute `part` again, before any of the names it reads is
+    assigned, changed or deleted (line k assigning `target` counts)."""
+    names = {n.id for n in ast.walk(part) if isinstance(n, ast.Name)}
+    if target in names:
+        return []
+    dump, found = ast.dump(part), []
+    for m in range(k + 1, len(lines)):
+        body = ast.parse(lines[m]).body
+        if not body:
+            continue
+        if any(isinstance(n, _SCOPES) for n in ast.walk(body[0])):
+            break                               # its own names: not looked into
+        statement = _assignment(lines[m])
+        if statement is not None and any(ast.dump(n) == dump for n in ast.walk(statement.value)
+                                         if n is not statement.value):
+            found.append(m)
+        changed = {statement.targets[0].id} if statement is not None else _changed_names(body[0])
+        if changed & names:
+            break
+    return found
+
+
+def _replaced(line, dump, name):
+    """`line` with every subexpression whose ast.dump is `dump` replaced by `name`, and its
+    shape comment kept."""
+    text, comment = line, ""
+    shape = re.search(r"\s+# \([\d, ]*\)$", line)
+    if shape:
+        text, comment = line[:shape.start()], shape.group().strip()
+    statement = _Reuse({dump: (name, set())}).visit(ast.parse(text))
+    text = ast.unparse(statement)
+    return f"{text:<48s}  {comment}" if comment else text
 
 
 def free_early(lines):

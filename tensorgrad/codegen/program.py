@@ -9,7 +9,7 @@ from ..graph import topological_order
 from .hooks import traced_effects
 from ..graph import sent_shape
 from ..tensor import Tensor
-from .emitter import Emitter, free_early, identifier
+from .emitter import Emitter, compute_once, free_early, identifier
 from .rules import (CodegenError, forward_source, grad_source, unbroadcast_source,
                     unstretched)
 
@@ -137,7 +137,7 @@ def generate(loss, inputs=None, fname="forward_backward", standalone=True, const
     e.line(f"return {', '.join(returned)}")
     e.lines = e.prologue + e.lines
     if not e.standalone:
-        e.lines = free_early(e.lines)
+        e.lines = free_early(compute_once(e.lines, e.used))
     params = leaf_names + [a for a, _ in e.args]
     doc = ('    """The forward pass and the gradient of each leaf, as the engine computes '
            'them."""\n')
@@ -158,8 +158,11 @@ def _effect(e, function, node, arguments):
         raise CodegenError(f"codegen: '{function.__name__}' updates state outside the graph; "
                            "standalone code cannot do that yet (compile() can)")
     call = e.globals_name(function, function.__name__)
-    steps = ", ".join(f"{k}={v}" for k, v in e.saved[node].items())
+    steps = e.steps_of.get(node)                # the op's steps, once for all its updates
+    if steps is None:
+        steps = e.steps_of[node] = e.fresh(f"{e.values.get(id(node.out), 't')}_steps")
+        e.line(f"{steps} = dict({', '.join(f'{k}={v}' for k, v in e.saved[node].items())})")
     args = ", ".join(e.globals_name(a, "state") if isinstance(a, Tensor) else repr(a)
                      for a in arguments)
-    e.line(f"{call}(dict({steps}), {args})")
+    e.line(f"{call}({steps}, {args})")
     e.effects.extend(a for a in arguments if isinstance(a, Tensor))

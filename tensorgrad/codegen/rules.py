@@ -8,6 +8,7 @@ routing of max/min) and keep an explicit source form here (`SPECIAL`); fused ops
 written as their kernels' statements; unbroadcast as the same sum the engine makes.
 """
 import ast
+import math
 import re
 
 import numpy as np
@@ -53,9 +54,24 @@ def _scatter(e, node, i, g, out, x):
     spread = e.let(f"d{x}_{'scatter'}", f"np.zeros({array.shape}, np.{array.dtype})")
     if is_basic_index(index):
         e.line(f"{spread}[{e.index(index)}] = {g}")
+    elif not e.standalone and _rows_of(index, array):
+        # an embedding's gradient, C[Xb]: numpy adds into a flat array much faster than row
+        # by row (6 us against 11 us for the lecture's (32, 3) rows of 10), element by
+        # element in the same order, so to the same bits. Negative rows wrap the same way.
+        n = math.prod(array.shape[1:])
+        e.line(f"np.add.at({spread}.reshape(-1), ({e.index(index, as_value=True)}"
+               f".reshape(-1, 1) * {n} + np.arange({n})).reshape(-1), {g}.reshape(-1))")
     else:
         e.line(f"np.add.at({spread}, {e.index(index, as_value=True)}, {g})")
     return spread
+
+
+def _rows_of(index, array):
+    """Whether `index` picks whole rows of `array` (one array of int64, which indexes its
+    first axis: narrower integers could overflow in the flat index) of more than one
+    element."""
+    return (isinstance(index, np.ndarray) and index.dtype == np.int64 and array.ndim > 1
+            and math.prod(array.shape[1:]) > 1)
 
 
 def _setitem_grad(e, node, i, g, out, x, value):
@@ -236,11 +252,13 @@ def unbroadcast_source(expr, shape, target):
     shape, target = tuple(shape), tuple(target)
     if shape == target:
         return expr
-    axes = stretched_axes(shape, target)
+    axes, lead = stretched_axes(shape, target), len(shape) - len(target)
     if not axes:                                # only leading axes of size 1 to drop
         return f"{_operand(expr)}.reshape({target})"
     negated = re.fullmatch(r"-(\w+)", expr)            # -(g.sum()) is (-g).sum(), exactly
     expr = negated[1] if negated else _operand(expr)
+    if axes == tuple(range(lead)):      # the sum drops them: no reshape, and a result that
+        return f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)})"   # owns its memory
     summed = f"{'-' if negated else ''}{expr}.sum(axis={_axis(axes)}, keepdims=True)"
     if len(shape) == len(target):
         return summed
