@@ -76,9 +76,18 @@ def index_range(index, n, op, what):
                          f"{index.min()} to {index.max()}")
 
 
+def nonzero_divisor(divisor, op):
+    """Refuse an integer `divisor` array that holds a 0: numpy's integer remainder by zero
+    is 0 (with a warning, silenced in many loops), and PyTorch raises."""
+    if divisor.dtype.kind in "iu" and not np.all(divisor):
+        zeros = divisor.size - np.count_nonzero(divisor)
+        raise ZeroDivisionError(f"{op}: integer division by zero (the divisor holds 0 at "
+                                f"{zeros} of its {divisor.size} positions)")
+
+
 # The checks above that read the values in an array, not only its shape or dtype: code
 # generated for a step (tensorgrad.codegen.compile) makes each such call again at every run.
-VALUE_CHECKS = (index_range,)
+VALUE_CHECKS = (index_range, nonzero_divisor)
 
 
 def checked_state(state, own, where):

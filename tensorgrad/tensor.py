@@ -16,7 +16,7 @@ from .arrays import (DEFAULT_FLOAT, DEFAULT_INT, can_hold, index_steps, normaliz
 from .grad_mode import _anomaly, _grad_enabled, check_finite, creation_site
 from .graph import Node, backpropagate, leaf_node
 from .versions import check_unshared, memory_owner, note_inplace_change, note_sharing
-from .checks import NUMBER_KINDS, as_dtype, index_range, int_arg, shown
+from .checks import NUMBER_KINDS, as_dtype, index_range, int_arg, nonzero_divisor, shown
 from .devices import CPU, device_arg, is_device
 from .movement import Movement
 from .reductions import Reductions
@@ -220,7 +220,10 @@ def unary(op, t):
 
 
 def _binary(op, a, b):
-    return apply(op, *_operands(op, a, b))
+    a, b = _operands(op, a, b)
+    if op is ops.Remainder:                 # the one binary op that divides integers
+        nonzero_divisor(b._data, op.name)
+    return apply(op, a, b)
 
 
 def _as_index(index):

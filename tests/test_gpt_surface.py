@@ -446,3 +446,45 @@ def test_new_ops_are_written_out_standalone_bit_for_bit():
     assert np.array_equal(np.asarray(out[0]), loss.numpy())
     for leaf, grad in zip(program.leaves, out[1:]):
         assert np.array_equal(grad, leaf.grad.numpy())
+
+
+@pytest.mark.parametrize("divide", [
+    lambda lib: lib.tensor([5, 7]) % lib.tensor([2, 0]),
+    lambda lib: lib.tensor([5, 7]) % 0,
+    lambda lib: 7 % lib.tensor([0, 1]),
+    lambda lib: lib.remainder(lib.tensor([5, -5], dtype=lib.int32), lib.tensor([0], dtype=lib.int32)),
+    lambda lib: np.remainder(lib.tensor([5, 6]), 0),
+], ids=["tensors", "number", "reflected", "int32", "np.remainder"])
+def test_an_integer_remainder_by_zero_is_refused(divide):
+    # numpy gives 0 (with a warning that training loops silence): a wrong answer
+    with pytest.raises(ZeroDivisionError, match="remainder: integer division by zero"):
+        divide(tg)
+    try:
+        import torch
+    except ImportError:
+        return
+    if "np" not in divide.__code__.co_names:        # (numpy's own call on a torch tensor
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):       # is numpy's)
+            divide(torch)
+
+
+def test_a_float_remainder_by_zero_is_nan_as_in_pytorch():
+    assert np.isnan((tg.tensor([5.0, -1.0]) % 0).numpy()).all()
+    with pytest.raises(ZeroDivisionError):          # in place, too
+        x = tg.tensor([5, 7])
+        x %= tg.tensor([1, 0])
+
+
+def test_a_compiled_step_checks_the_divisor_at_every_call():
+    # the divisor is read anew at every call: the code checks it as eager does
+    emb = tg.nn.Embedding(5, 2)
+    step = codegen.compile(lambda i, d: emb(i % d).sum())
+    i = tg.tensor([3, 4, 7])
+    step(i, tg.tensor([5, 5, 5]))
+    emb.zero_grad()
+    step(i, tg.tensor([4, 5, 5]))
+    assert step.last == "compiled"
+    emb.zero_grad()
+    with pytest.raises(ZeroDivisionError, match="remainder: integer division by zero"):
+        step(i, tg.tensor([5, 0, 5]))
+    assert "_nonzero_divisor(" in step.source(i, tg.tensor([5, 5, 5]))

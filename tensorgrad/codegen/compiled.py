@@ -28,10 +28,10 @@ def compile(step, max_programs=8):
     parameters). Otherwise the step is traced again; a step whose results the code could
     not reproduce (it reads tensor values into Python, draws random numbers, computes
     arrays outside the graph, changes its own state) runs eagerly. The code checks the
-    values eager checks (indices in range); should it raise, the call runs eagerly, from
-    the state before it, and raises eager's error. `explain()` says what the latest call
-    did and why. At most `max_programs` programs are kept, the least recently used dropped
-    first. Usable as a decorator.
+    values eager checks (indices in range, integer divisors not 0); should it raise, the
+    call runs eagerly, from the state before it, and raises eager's error. `explain()` says
+    what the latest call did and why. At most `max_programs` programs are kept, the least
+    recently used dropped first. Usable as a decorator.
     """
     return CompiledStep(step, max_programs)
 

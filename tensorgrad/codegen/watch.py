@@ -28,8 +28,9 @@ Any other array made during the step (by numpy, or by `argmax`, `torch.tensor(t)
 the like) cannot be had again, and a graph that reads one is refused.
 
 Last, it notes each call of a check of array values (`checks.VALUE_CHECKS`: the indices of
-an embedding or the targets of cross_entropy must lie in [0, n)) and what it was given,
-so the code can check the new values of those arrays at every call as eager would.
+an embedding or the targets of cross_entropy must lie in [0, n), an integer divisor must
+not hold 0) and what it was given, so the code can check the new values of those arrays
+at every call as eager would.
 """
 import pickle
 import random
