@@ -216,6 +216,24 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 # ---------------------------------------------------------------- nn.functional
 
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias: `weight` is (out_features, in_features), `bias`
+    (out_features,) or None, `input` (..., in_features). With a bias of that shape, and
+    the three of one dtype, it runs as one op (`ops.Linear`), whose gradients are the same
+    arrays as those of the matmul and the add it stands for."""
+    input, weight = _tensor(input, "linear"), _tensor(weight, "linear")
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input {input.shape} and weight {weight.shape}: the weight "
+                         "is (out_features, in_features) and the input's last size is "
+                         "in_features")
+    if bias is None:
+        return input @ weight.T
+    bias = _tensor(bias, "linear")
+    if bias.shape != weight.shape[:1] or not input.dtype == weight.dtype == bias.dtype:
+        return input @ weight.T + bias          # the general rules: broadcasting, dtypes
+    return apply(ops.Linear, input, weight, bias)
+
+
 def one_hot(tensor, num_classes=-1):
     """An int64 tensor with a trailing dimension of size `num_classes`: 1 at each index."""
     index = _class_indices(tensor, "one_hot", "indices")

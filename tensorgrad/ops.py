@@ -579,3 +579,22 @@ class MatMul(Op):
             # (0.30 -> 0.23 ms on (16, 32, 64) @ (64, 256))
             return a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
         return (a.T if a.ndim == 2 else a.swapaxes(-1, -2)) @ g     # dB = A.T @ G
+
+
+class Linear(Op):
+    """x @ w.T + b, a linear layer (`F.linear`, `nn.Linear`) as one op: one node where a
+    transpose, a matmul and an add would make three. Its gradients are matmul's and add's,
+    so they are the same arrays, to the bit."""
+    name = "linear"
+
+    def forward(x, w, b):
+        return x @ w.T + b
+
+    def grad_x(g, w, x_shape):
+        return MatMul.grad_a(g, w.T, x_shape)
+
+    def grad_w(g, x, w_shape):
+        return MatMul.grad_b(g, x, w_shape[::-1]).T
+
+    def grad_b(g):
+        return g

@@ -120,7 +120,12 @@ class Expr:
 
     @property
     def T(self):
-        return self.writer.expr(ast.Attribute(self.node, "T"))
+        if getattr(self, "transposed", None) is not None:   # x.T.T is x itself
+            return self.transposed
+        t = self.writer.expr(ast.Attribute(self.node, "T"))
+        t.shape = None if self.shape is None else self.shape[::-1]
+        t.dtype, t.transposed = self.dtype, self
+        return t
 
     def sum(self, **kwargs):
         return self._method("sum", **kwargs)

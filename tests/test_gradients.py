@@ -296,7 +296,11 @@ MATMUL_CASES = [
         ((3, 4), (2, 4, 5)), ((1, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (3, 4, 2)),
         ((2, 3, 2, 4), (4, 5))]
 ] + [case("lib.matmul[3x4@4x5]", lambda lib, a, b: lib.matmul(a, b), (3, 4), (4, 5)),
-     case("matmul-method[3x4@4]", lambda lib, a, b: a.matmul(b), (3, 4), (4,))]
+     case("matmul-method[3x4@4]", lambda lib, a, b: a.matmul(b), (3, 4), (4,))] + [
+    case(f"linear[{name(x)}]", lambda lib, x, w, b: F(lib).linear(x, w, b), x, (5, 4), (5,))
+    for x in [(4,), (3, 4), (2, 3, 4)]] + [
+    case("linear[no-bias]", lambda lib, x, w: F(lib).linear(x, w), (3, 4), (5, 4)),
+    case("linear[bias-1x5]", lambda lib, x, w, b: F(lib).linear(x, w, b), (3, 4), (5, 4), (1, 5))]
 
 TARGET = np.array([0, 3, 3, 1, 0])
 

@@ -187,3 +187,22 @@ def test_optimizer_state_round_trip_continues_identically():
 def test_optimizer_without_parameters_is_an_error():
     with pytest.raises(ValueError, match="no parameters"):
         optim.SGD([], lr=0.1)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
+def test_linear_is_one_op_with_the_bits_of_matmul_and_add(shape):
+    """F.linear (so nn.Linear) records one node; its output and gradients are the very
+    arrays the transpose, matmul and add it stands for give."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (shape, (5, 4), (5,))]
+    g = rng.standard_normal(shape[:-1] + (5,)).astype(np.float32)
+    results = []
+    for form in (lambda x, w, b: nn.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b):
+        x, w, b = (tg.tensor(a, requires_grad=True) for a in arrays)
+        out = form(x, w, b)
+        out.backward(tg.tensor(g))
+        results.append((out, [t.grad.numpy() for t in (x, w, b)]))
+    (fused, grads), (plain, plain_grads) = results
+    assert fused.grad_fn.op.name == "linear" and plain.grad_fn.op.name == "add"
+    assert np.array_equal(fused.detach().numpy(), plain.detach().numpy())
+    assert all(map(np.array_equal, grads, plain_grads))

@@ -15,7 +15,8 @@ from ..versions import note_inplace_change, note_sharing
 from ..checks import as_dtype, checked_state, index_range, int_arg, number_arg, shown
 from ..codegen.hooks import note_effect
 from ..creation import ones, rand, randn, tensor, zeros
-from ..functional import _normalized_shape, _tensor, batch_norm, dropout, gelu, layer_norm
+from ..functional import (_normalized_shape, _tensor, batch_norm, dropout, gelu, layer_norm,
+                          linear)
 from ..grad_mode import module_call
 from ..tensor import Tensor
 
@@ -314,8 +315,7 @@ class Linear(Module):
         if x.shape[-1:] != self.weight.shape[1:]:
             raise ValueError(f"Linear: expected input of shape (..., {self.weight.shape[1]}) "
                              f"(in_features={self.weight.shape[1]}), got {x.shape}")
-        out = x @ self.weight.T
-        return out + self.bias if self.bias is not None else out
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         out_features, in_features = self.weight.shape
