@@ -33,14 +33,16 @@ class Expr:
     """A stand-in for an array: the source of an expression, and what is known about it.
 
     `node` is the expression (a Python AST node); `shape` and `dtype` are known for the
-    arrays a rule is given (its inputs, output and `g`), None for what it computes; `value`
-    is the number itself for a known 0-d constant.
+    arrays a rule is given (its inputs, output and `g`) and their transposes, None for what
+    it computes; `value` is the number itself for a known 0-d constant; `transposed`, for
+    `x.T`, is `x` (so that `x.T.T` is written `x`).
     """
 
     __array_priority__ = 1000
 
     def __init__(self, node, writer, shape=None, dtype=None, value=None):
         self.node, self.writer, self.shape, self.dtype, self.value = node, writer, shape, dtype, value
+        self.transposed = None
 
     # ------------------------------------------------------------ what is known
 
@@ -120,7 +122,7 @@ class Expr:
 
     @property
     def T(self):
-        if getattr(self, "transposed", None) is not None:   # x.T.T is x itself
+        if self.transposed is not None:
             return self.transposed
         t = self.writer.expr(ast.Attribute(self.node, "T"))
         t.shape = None if self.shape is None else self.shape[::-1]
