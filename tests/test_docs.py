@@ -6,7 +6,6 @@ A block may say, in an HTML comment on the line before it, that it is not run an
 (`<!-- not run: a sketch ... -->`), or that it is an excerpt of a file (`<!-- excerpt of
 tensorgrad/ops.py -->`), which must then hold it verbatim.
 """
-import os
 import re
 import textwrap
 from pathlib import Path
@@ -26,13 +25,11 @@ def blocks(page):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
-def test_every_python_block_of_the_page_runs_in_sequence(page, tmp_path, monkeypatch, capsys):
+def test_every_python_block_of_the_page_runs_in_sequence(page, tmp_path, monkeypatch, capsys,
+                                                         request):
     found = blocks(page)
-    if any("viz.render(" in code for marker, _, code in found if not marker) and (
-            not viz.dot_available()):
-        if os.environ.get("TENSORGRAD_REQUIRE_DOT"):
-            pytest.fail("TENSORGRAD_REQUIRE_DOT is set but Graphviz's dot is not on the PATH")
-        pytest.skip("the page renders drawings: Graphviz's dot program is not installed")
+    if any("viz.render(" in code for marker, _, code in found if not marker):
+        request.getfixturevalue("dot")          # the page renders drawings
     monkeypatch.chdir(tmp_path)                 # where the blocks write their pictures
     namespace = {"__name__": "__docs__"}
     for k, (marker, what, code) in enumerate(found, 1):
@@ -46,11 +43,11 @@ def test_every_python_block_of_the_page_runs_in_sequence(page, tmp_path, monkeyp
             exec(compile(textwrap.dedent(code), where, "exec"), namespace)
 
 
-def test_the_readme_draws_the_graph_of_a_taste(tmp_path, monkeypatch, capsys):
+def test_the_readme_draws_the_graph_of_a_taste(tmp_path, monkeypatch, capsys, request):
     """README's "Drawing graphs" block runs after "A taste" (it once called backward() a
     second time on the same graph) and writes its three views."""
     test_every_python_block_of_the_page_runs_in_sequence(PAGES[0], tmp_path, monkeypatch,
-                                                         capsys)
+                                                         capsys, request)
     out = capsys.readouterr().out
     assert "(4, 3) (3, 1) (4, 1)" in out and "└── mean" in out
     if viz.dot_available():

@@ -3,13 +3,10 @@ and are kept in the repository with their outputs stripped.
 
 Needs nbclient and ipykernel (in the `test` extra); skipped cleanly without them.
 """
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-
-from tensorgrad import viz
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
@@ -41,11 +38,7 @@ def test_there_are_notebooks_and_they_are_stored_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, path.name
 
 
-def test_the_drawing_tour_runs_and_draws_inline(tmp_path):
-    if not viz.dot_available():
-        if os.environ.get("TENSORGRAD_REQUIRE_DOT"):
-            pytest.fail("TENSORGRAD_REQUIRE_DOT is set but Graphviz's dot is not on the PATH")
-        pytest.skip("Graphviz's dot program is not installed")
+def test_the_drawing_tour_runs_and_draws_inline(tmp_path, dot):
     cells = [c for c in run(ROOT / "examples" / "graphs.ipynb", tmp_path).cells
              if c.cell_type == "code"]
     drawings = [cell for cell in cells if outputs(cell, "image/svg+xml")]
@@ -56,11 +49,7 @@ def test_the_drawing_tour_runs_and_draws_inline(tmp_path):
     assert (tmp_path / "graph.html").exists()
 
 
-def test_the_exercises_run_bit_exact_with_drawings_inline(tmp_path):
-    if not viz.dot_available():
-        if os.environ.get("TENSORGRAD_REQUIRE_DOT"):
-            pytest.fail("TENSORGRAD_REQUIRE_DOT is set but Graphviz's dot is not on the PATH")
-        pytest.skip("Graphviz's dot program is not installed")
+def test_the_exercises_run_bit_exact_with_drawings_inline(tmp_path, dot):
     cells = [c for c in run(ROOT / "examples" / "backprop_ninja.ipynb", tmp_path).cells
              if c.cell_type == "code"]
     printed = "".join(text for cell in cells for text in outputs(cell, "stream"))

@@ -1,6 +1,5 @@
 """Graph drawing: names, kept gradients, derivative formulas, the DOT source, real renders."""
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -9,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sympy
 
 import tensorgrad as tg
-from tensorgrad import makemore, ops, viz
+from tensorgrad import makemore, viz
 from tensorgrad.autograd import keep_grads
 
 
@@ -79,15 +77,6 @@ def lecture():
     with keep_grads():
         variables["loss"].backward()
     return variables
-
-
-@pytest.fixture
-def dot():
-    """Skip where Graphviz's dot is missing, unless TENSORGRAD_REQUIRE_DOT is set (CI)."""
-    if not viz.dot_available():
-        if os.environ.get("TENSORGRAD_REQUIRE_DOT"):
-            pytest.fail("TENSORGRAD_REQUIRE_DOT is set but Graphviz's dot is not on the PATH")
-        pytest.skip("Graphviz's dot program is not installed (see the README)")
 
 
 def small_graph():

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from tensorgrad import viz
-from test_viz import dot, lecture  # noqa: F401 (fixtures)
+from test_viz import lecture  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
