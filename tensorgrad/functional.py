@@ -217,17 +217,20 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 # ---------------------------------------------------------------- nn.functional
 
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias: `weight` is (out_features, in_features), `bias`
-    (out_features,) or None, `input` (..., in_features). With a bias of that shape, and
-    the three of one dtype, it runs as one op (`ops.Linear`), whose gradients are the same
-    arrays as those of the matmul and the add it stands for."""
+    """input @ weight.T + bias: `weight` is (out_features, in_features) or, without a bias,
+    (in_features,), `bias` (out_features,) or None, `input` (..., in_features). With a bias of
+    that shape, and the three of one dtype, it runs as one op (`ops.Linear`), whose
+    gradients are the same arrays as those of the matmul and the add it stands for."""
     input, weight = _tensor(input, "linear"), _tensor(weight, "linear")
-    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+    if input.ndim == 0 or weight.ndim not in (1, 2) or input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input {input.shape} and weight {weight.shape}: the weight "
-                         "is (out_features, in_features) and the input's last size is "
-                         "in_features")
+                         "is (out_features, in_features) or (in_features,), and the input's "
+                         "last size is in_features")
     if bias is None:
         return input @ weight.T
+    if weight.ndim == 1:
+        raise ValueError(f"linear: a weight of shape {weight.shape} (one output) takes no bias, "
+                         "as in PyTorch; give it the shape (1, in_features)")
     bias = _tensor(bias, "linear")
     if bias.shape != weight.shape[:1] or not input.dtype == weight.dtype == bias.dtype:
         return input @ weight.T + bias          # the general rules: broadcasting, dtypes

@@ -300,6 +300,7 @@ MATMUL_CASES = [
     case(f"linear[{name(x)}]", lambda lib, x, w, b: F(lib).linear(x, w, b), x, (5, 4), (5,))
     for x in [(4,), (3, 4), (2, 3, 4)]] + [
     case("linear[no-bias]", lambda lib, x, w: F(lib).linear(x, w), (3, 4), (5, 4)),
+    case("linear[1-d-weight]", lambda lib, x, w: F(lib).linear(x, w), (3, 4), (4,)),
     case("linear[bias-1x5]", lambda lib, x, w, b: F(lib).linear(x, w, b), (3, 4), (5, 4), (1, 5))]
 
 TARGET = np.array([0, 3, 3, 1, 0])

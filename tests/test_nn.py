@@ -206,3 +206,17 @@ def test_linear_is_one_op_with_the_bits_of_matmul_and_add(shape):
     assert fused.grad_fn.op.name == "linear" and plain.grad_fn.op.name == "add"
     assert np.array_equal(fused.detach().numpy(), plain.detach().numpy())
     assert all(map(np.array_equal, grads, plain_grads))
+
+
+@pytest.mark.parametrize("x, w, b", [((3, 4), (5, 3), None), ((3, 4), (5,), None),
+                                     ((4,), (5, 3), None), ((3, 4), (4,), (1,))])
+def test_linear_refuses_what_pytorch_refuses(x, w, b):
+    bias = lambda lib: None if b is None else lib.ones(*b)          # noqa: E731
+    with pytest.raises(ValueError, match=r"^linear: "):
+        nn.functional.linear(tg.ones(*x), tg.ones(*w), bias(tg))
+    try:
+        import torch
+    except ImportError:
+        return
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.linear(torch.ones(*x), torch.ones(*w), bias(torch))
