@@ -24,6 +24,7 @@ from .grad_mode import _keeping_grads, _keeping_values, check_finite, module_cal
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
+_shape, _dtype = operator.attrgetter("shape"), operator.attrgetter("dtype")
 
 
 class Node:
@@ -47,17 +48,13 @@ class Node:
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
-        self.shapes = tuple([a.shape for a in arrays])
-        self.plan = plan = kept(op, parents) if op is not None else None
-        self._dtypes = tuple([a.dtype for a in arrays]) if plan is not None and plan.dtypes else None
-        if plan is not None:
-            self.inputs = plan.keep(arrays)
-            self.out = out if plan.out else None
-            self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
-        else:
-            self.inputs, self.out, self.extras = (), None, None
-        if out is not None:                       # (a leaf: its tensor holds the value)
-            self.out_shape, self.out_dtype = out.shape, out.dtype
+        self.plan = plan = kept(op, parents) if op is not None else LEAF
+        self.inputs = arrays if plan.keeps_all else plan.keep(arrays)
+        self.out = out if plan.out else None
+        self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
+        self.shapes = tuple(map(_shape, arrays))
+        self._dtypes = tuple(map(_dtype, arrays)) if plan.dtypes else None
+        self.out_shape, self.out_dtype = out.shape, out.dtype
         self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
         self.used = self.released = False
         self.made_at, self.module_call = _changes[0], module_call[0]
@@ -75,8 +72,7 @@ class Node:
 
 def leaf_node(tensor):
     """The node of a leaf tensor that requires grad: its gradient goes to `tensor.grad`."""
-    node = Node(None, None, (), None, None, ())
-    node.out_shape, node.out_dtype = tensor.shape, tensor.dtype
+    node = Node(None, None, (), tensor._data, None, ())
     node.tensor = weakref.ref(tensor)
     node.name = tensor.name
     return node
@@ -86,9 +82,11 @@ def leaf_node(tensor):
 
 class Plan:
     """What a node of one op keeps, for one pattern of which inputs need a gradient (`need`):
-    `inputs` (a flag per input), `out`, `extras` (names), `dtypes` (whether a rule reads an
-    input's dtype); `releases`, whether that is more than the constants; and
-    `arguments[i]`, how to fetch each argument of input i's gradient rule from a node."""
+    `inputs` (a flag per input; `keeps_all` when every one is set), `out`, `extras` (names),
+    `dtypes` (whether a rule reads an input's dtype); `releases`, whether that is more than
+    the constants. And how input i's gradient rule is called on a node, written out once:
+    `sources[i]`, `"lambda node, g: rule(g, node.inputs[1])"` for `Mul.grad_a`, is the
+    source of `calls[i]`; `fetch[i](node)` gives the same arguments as a list."""
 
     def __init__(self, op, need):
         reads = set()
@@ -102,19 +100,38 @@ class Plan:
         self.extras = tuple(e for e in op.extras if e in reads)
         if self.extras:        # a recorded backward pass computes them again from the inputs
             self.inputs = (True,) * len(need)
+        self.keeps_all = all(self.inputs)
         self.releases = self.out or bool(self.extras) or any(
             k and needed for k, needed in zip(self.inputs, need))
-        self.arguments = [argument_plan(op, i) for i in range(len(need))]
         self.need = need
+        self.nothing = (None,) * len(need)
+        self.constant = not all(need)
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
+        arguments = [", ".join(argument_sources(op, i)) for i in range(len(need))]
+        self.sources = [f"lambda node, g: rule(g, {a})" for a in arguments]
+        self.calls = [eval(source, {"rule": op.grads[0 if op.variadic else i]})
+                      for i, source in enumerate(self.sources)]
+        self.fetch = [eval(f"lambda node: [{a}]", {}) for a in arguments]
 
     def keep(self, arrays):
         """The inputs a node keeps: `arrays`, with None for those it does not."""
+        if not any(self.inputs):
+            return self.nothing
         return tuple([a if k else None for a, k in zip(arrays, self.inputs)])
 
     def constants(self, inputs):
         """`inputs` with only the constants left (the inputs that need no gradient)."""
+        if not self.constant:
+            return self.nothing
         return tuple([a if not needed else None for a, needed in zip(inputs, self.need)])
+
+
+class _Leaf:
+    """The plan of a leaf's node: it keeps nothing (its tensor holds the value)."""
+    keeps_all, out, extras, dtypes, releases = True, False, (), False, False
+
+
+LEAF = _Leaf()
 
 
 def kept(op, parents):
@@ -122,7 +139,7 @@ def kept(op, parents):
     rules read, and the inputs that need none. Worked out once per op and pattern."""
     if _keeping_values[-1]:                     # keep_grads(), or codegen tracing: keep
         return _everything(op, parents)         # everything, to draw or write every value
-    need = tuple([p is not None for p in parents])
+    need = tuple(map(bool, parents))            # a node is true, None false
     plan = op._kept.get(need)
     if plan is None:
         plan = op._kept[need] = Plan(op, need)
@@ -136,7 +153,7 @@ def _everything(op, parents):
     if plan is None:
         plan = op._kept[("all",) + need] = Plan(op, need)
         plan.inputs, plan.out, plan.extras = (True,) * len(parents), True, op.extras
-        plan.releases = True
+        plan.keeps_all = plan.releases = True
     return plan
 
 
@@ -146,7 +163,7 @@ def rule_arguments(node, i, inputs=None, out=None, extras=None):
     `inputs`, `out` and `extras` given in their place (stand-ins, to write the rule out)."""
     if inputs is not None or out is not None or extras is not None:
         node = _Substituted(node, inputs, out, extras)
-    return [get(node) for get in node.plan.arguments[i]]
+    return node.plan.fetch[i](node)
 
 
 class _Substituted:
@@ -160,36 +177,28 @@ class _Substituted:
         self.extras = node.extras if extras is None else extras
 
 
-def argument_plan(op, i):
-    """How to fetch each argument of input i's gradient rule from a node: one small function
-    per parameter, worked out once per op and input."""
-    names, getters = op.inputs, []
+def argument_sources(op, i):
+    """The expression that fetches each argument of input i's gradient rule from a node
+    (`node`), by the parameter's name: worked out once per op and input."""
+    names, sources = op.inputs, []
     for name in op.reads[0 if op.variadic else i]:
         meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
+        where = "node.shapes" if name.endswith("_shape") else "node._dtypes"
         if name == "out":
-            getters.append(operator.attrgetter("out"))
+            sources.append("node.out")
         elif name == "i" and op.variadic:
-            getters.append(lambda node, i=i: i)
+            sources.append(str(i))
         elif name in names:
-            getters.append(lambda node, k=names.index(name): node.inputs[k])
+            sources.append(f"node.inputs[{names.index(name)}]")
         elif meta and op.variadic:
-            getters.append(operator.attrgetter("shapes" if name.endswith("_shape") else
-                                               "_dtypes"))
-        elif meta and name.endswith("_shape"):
-            getters.append(lambda node, k=names.index(name[:-6]): node.shapes[k])
+            sources.append(where)
         elif meta:
-            getters.append(lambda node, k=names.index(name[:-6]): node._dtypes[k])
+            sources.append(f"{where}[{names.index(name[:-6])}]")
         elif name in op.extras:
-            getters.append(lambda node, name=name: node.extras[name])
+            sources.append(f"node.extras[{name!r}]")
         else:
-            getters.append(lambda node, name=name: node.attrs[name])
-    return tuple(getters)
-
-
-def gradient_rule(node, i, g):
-    """Input i's gradient from `node`'s op, before it is summed down to the input's shape."""
-    rule = node.op.grads[0 if node.op.variadic else i]
-    return rule(g, *[get(node) for get in node.plan.arguments[i]])
+            sources.append(f"node.attrs[{name!r}]")
+    return sources
 
 
 def placeholder(shape, dtype):
@@ -240,7 +249,7 @@ def topological_order(root):
     return sorted(seen, key=operator.attrgetter("seq"))
 
 
-def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, store=None):
+def backpropagate(roots, retain_graph=False, only=None, rule=None, store=None):
     """Backpropagate from `roots`, a dict {node: the gradient of some result with respect
     to that node's output} (one root for `loss.backward()`).
 
@@ -253,8 +262,9 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
     Finished gradients go to the `.grad` of leaves and retained tensors (`store`, by
     default `deliver`). With `only` (a set of nodes), they go nowhere: the pass visits
     only the nodes that lead to those, and returns {node: gradient} for them
-    (`autograd.grad`). `rule` computes an input's gradient (higher.py passes one that
-    records the backward pass in the graph).
+    (`autograd.grad`). `rule(node, i, g)`, when given, computes an input's gradient in
+    place of the op's rule (higher.py passes one that records the backward pass in the
+    graph).
     """
     store = store or deliver
     grads, keep = dict(roots), _keeping_grads[-1]
@@ -279,7 +289,8 @@ def backpropagate(roots, retain_graph=False, only=None, rule=gradient_rule, stor
         for i, parent in enumerate(node.parents):
             if parent is None or (leads is not None and parent not in leads):
                 continue
-            pg = unbroadcast(rule(node, i, g), node.shapes[i])
+            pg = node.plan.calls[i](node, g) if rule is None else rule(node, i, g)
+            pg = unbroadcast(pg, node.shapes[i])
             if node.site is not None:
                 check_finite(node.op.name, f"backward (input {i})", [g], pg, node.site)
             if parent in grads:

@@ -1038,6 +1038,15 @@ def test_the_engine_doc_counts_the_primitives_and_lists_the_files():
     assert listed and all((package / name).exists() for name in listed)
 
 
+def test_the_engine_doc_shows_how_a_plan_calls_a_rule():
+    a, b = (torch.randn(3, requires_grad=True) for _ in range(2))
+    plan = (a * b)._node.plan
+    assert plan.sources == ["lambda node, g: rule(g, node.inputs[1])",
+                            "lambda node, g: rule(g, node.inputs[0])"]
+    assert f"`{plan.sources[0]}` for `Mul.grad_a`" in " ".join(
+        ENGINE_DOC.read_text(encoding="utf-8").split())
+
+
 def test_a_gradient_rule_of_the_wrong_shape_is_refused_not_reshaped():
     class Transposed(ops.Op):
         name = "transposed"
