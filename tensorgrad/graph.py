@@ -298,6 +298,7 @@ def backpropagate(roots, retain_graph=False, only=None, rule=None, store=None):
             else:
                 grads[parent] = pg
                 heapq.heappush(waiting, (-parent.seq, parent))
+            pg = None           # held by `grads` alone, as deliver's reference count expects
         node.used = True
         if node.plan.releases and not (retain_graph or keep):
             release(node)
@@ -359,17 +360,24 @@ def deliver(tensor, g):
     """Add a finished gradient to `tensor.grad`, as an array of its own.
 
     Gradients may alias each other (an add passes the same array to both inputs), so `g`
-    is copied, unless it owns its memory and nothing but the backward pass holds it (its
-    reference count: the caller's variable, this function's argument and getrefcount's
-    own), the test numpy makes before reusing a temporary array.
+    is copied, unless nothing but the backward pass holds its memory: the test numpy makes
+    before reusing a temporary array, on reference counts. `g` itself is held by the
+    caller's variable, this function's argument and getrefcount's own. If `g` is a view (a
+    reshaped sum, from unbroadcast), it must be C-contiguous and view all of an array that
+    owns its memory and is held by `g` alone (`g.base`, `base` here and getrefcount's own).
     """
     if tensor is None:
         return
     dtype = tensor._data.dtype
     if type(g) is not np.ndarray or g.dtype != dtype:
         g = np.array(g, dtype=dtype)
-    elif g.base is not None or sys.getrefcount(g) > 3:
+    elif sys.getrefcount(g) > 3:
         g = g.copy()
+    elif g.base is not None:
+        base = g.base
+        if not (type(base) is np.ndarray and base.flags.owndata and g.flags.c_contiguous
+                and g.nbytes == base.nbytes and sys.getrefcount(base) <= 3):
+            g = g.copy()
     old, g = tensor.grad, type(tensor)._wrap(g, None)
     if old is not None and old._node is not None:
         g = old + g             # a gradient recorded in the graph (create_graph) stays in it

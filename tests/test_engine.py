@@ -161,6 +161,23 @@ def test_each_grad_is_an_array_of_its_own():
     assert c.grad.tolist() == [[3.0, 3.0]] and c.grad.numpy().flags.writeable
 
 
+def test_a_gradient_that_views_an_array_is_taken_only_when_it_views_all_of_it_alone():
+    """A view (a reshaped sum) goes to .grad without a copy when it is contiguous and
+    views all of an array held by nothing else; two views of one array, or a part of
+    one, are copied."""
+    x, y = (torch.ones(2, 3, requires_grad=True) for _ in range(2))
+    (x.reshape(6) + y.reshape(6)).backward(torch.arange(6.0))   # two views of one array
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+    assert x.grad.tolist() == y.grad.tolist() == [[0, 1, 2], [3, 4, 5]]
+    z = torch.ones(3, requires_grad=True)
+    w = torch.ones(4, requires_grad=True)
+    (torch.cat([z, w]) * 2).sum().backward()        # parts of one array: copied
+    assert z.grad.numpy().base is None and w.grad.numpy().base is None
+    b = torch.ones(3, requires_grad=True)
+    (torch.ones(4, 3) * 2 + b).sum().backward()     # the reshaped sum of unbroadcast
+    assert b.grad.tolist() == [4.0, 4.0, 4.0] and b.grad.numpy().base is not None
+
+
 def test_matches_pytorch_on_a_small_network():
     """A broadcast-heavy expression, with a non-trivial upstream gradient, against PyTorch."""
     pt = reference_torch()
