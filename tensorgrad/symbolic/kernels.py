@@ -7,6 +7,7 @@ passed in as tuples of array axes (negative, so inputs with fewer dimensions, su
 The forward saves the steps it computes; a gradient kernel reads those instead of
 computing them again. Compiled once per op, input and dtype; `kernel.source` shows the code.
 """
+import functools
 import inspect
 import math
 
@@ -425,6 +426,11 @@ class Call:
         return f"Call({', '.join(f'{k}={v}' for k, v in self.kwargs.items())})"
 
 
+# np.broadcast_shapes, remembered: a training loop asks about the same pairs at every step
+# (a gradient of batchnorm's weight, (1, C) against (C,)), and it costs 3 us a call
+_broadcast_shapes = functools.lru_cache(maxsize=1024)(np.broadcast_shapes)
+
+
 def _as_dtype(x, dtype):
     """A kernel's result as an array of `dtype` (numpy gives a 0-d result as a scalar); a
     value recorded in the graph (tensorgrad.higher) converts itself."""
@@ -462,7 +468,7 @@ def _make_op_class(fused):
             r = fused.kernel(input_name, x.dtype)(g, out, *arrays, **call.kwargs, saved=steps)
             r = _as_dtype(r, x.dtype)
             if r.shape != x.shape:                  # smaller than x: spread it for unbroadcast
-                full = np.broadcast_shapes(r.shape, x.shape)
+                full = _broadcast_shapes(r.shape, x.shape)
                 r = r if full == r.shape else np.broadcast_to(r, full)
             return r
         grad.__name__ = f"grad_{input_name}"
