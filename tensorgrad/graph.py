@@ -105,7 +105,7 @@ class Plan:
             k and needed for k, needed in zip(self.inputs, need))
         self.need = need
         self.nothing = (None,) * len(need)
-        self.constant = not all(need)
+        self.has_constants = not all(need)
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
         arguments = [", ".join(argument_sources(op, i)) for i in range(len(need))]
         self.sources = [f"lambda node, g: rule(g, {a})" for a in arguments]
@@ -121,7 +121,7 @@ class Plan:
 
     def constants(self, inputs):
         """`inputs` with only the constants left (the inputs that need no gradient)."""
-        if not self.constant:
+        if not self.has_constants:
             return self.nothing
         return tuple([a if not needed else None for a, needed in zip(inputs, self.need)])
 

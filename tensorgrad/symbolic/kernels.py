@@ -427,7 +427,7 @@ class Call:
 
 
 # np.broadcast_shapes, remembered: a training loop asks about the same pairs at every step
-# (a gradient of batchnorm's weight, (1, C) against (C,)), and it costs 3 us a call
+# (a gradient of batchnorm's weight, (1, C) against (C,)), and it costs 1.6 us a call
 _broadcast_shapes = functools.lru_cache(maxsize=1024)(np.broadcast_shapes)
 
 
