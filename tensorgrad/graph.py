@@ -140,22 +140,21 @@ LEAF = _Leaf()
 def kept(op, parents):
     """The Plan of a node of `op` whose inputs have these `parents`: what their gradient
     rules read, and the inputs that need none. Worked out once per op and pattern."""
-    if _keeping_values[-1]:                     # keep_grads(), or codegen tracing: keep
-        return _everything(op, parents)         # everything, to draw or write every value
     need = tuple(map(bool, parents))            # a node is true, None false
+    if _keeping_values[-1]:                     # keep_grads(), or codegen tracing: keep
+        return _everything(op, need)            # everything, to draw or write every value
     plan = op._kept.get(need)
     if plan is None:
         plan = op._kept[need] = Plan(op, need)
     return plan
 
 
-def _everything(op, parents):
+def _everything(op, need):
     """The Plan that keeps every input and output (for keep_grads and codegen's tracing)."""
-    need = tuple([p is not None for p in parents])
     plan = op._kept.get(("all",) + need)
     if plan is None:
         plan = op._kept[("all",) + need] = Plan(op, need)
-        plan.inputs, plan.out, plan.extras = (True,) * len(parents), True, op.extras
+        plan.inputs, plan.out, plan.extras = (True,) * len(need), True, op.extras
         plan.keeps_all = plan.releases = True
     return plan
 
