@@ -49,10 +49,7 @@ class Node:
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
         self.plan = plan = kept(op, parents) if op is not None else LEAF
-        # the inputs' own tuple when every one is kept, a ready tuple of Nones when none is
-        # (Plan.keep; Plan.constants likewise): 7% of the lecture step's forward, 2-4% of its
-        # forward and backward (benchmarks/lecture_step.py)
-        self.inputs = arrays if plan.keeps_all else plan.keep(arrays)
+        self.inputs = plan.keep(arrays + (None,))
         self.out = out if plan.out else None
         self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
         self.shapes = tuple(map(_shape, arrays))
@@ -85,7 +82,7 @@ def leaf_node(tensor):
 
 class Plan:
     """What a node of one op keeps, for one pattern of which inputs need a gradient (`need`):
-    `inputs` (a flag per input; `keeps_all` when every one is set), `out`, `extras` (names),
+    `inputs` (a flag per input; `keep`, a function that picks those), `out`, `extras` (names),
     `dtypes` (whether a rule reads an input's dtype); `releases`, whether that is more than
     the constants. And how input i's gradient rule is called on a node, written out once:
     `sources[i]`, `"lambda node, g: rule(g, node.inputs[1])"` for `Mul.grad_a`, is the
@@ -103,12 +100,11 @@ class Plan:
         self.extras = tuple(e for e in op.extras if e in reads)
         if self.extras:        # a recorded backward pass computes them again from the inputs
             self.inputs = (True,) * len(need)
-        self.keeps_all = all(self.inputs)
         self.releases = self.out or bool(self.extras) or any(
             k and needed for k, needed in zip(self.inputs, need))
         self.need = need
-        self.nothing = (None,) * len(need)
-        self.has_constants = not all(need)
+        self.keep = _picker(self.inputs)
+        self.constants = _picker([not needed for needed in need])
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
         arguments = [", ".join(argument_sources(op, i)) for i in range(len(need))]
         self.sources = [f"lambda node, g: rule(g, {a})" for a in arguments]
@@ -116,22 +112,24 @@ class Plan:
                       for i, source in enumerate(self.sources)]
         self.fetch = [eval(f"lambda node: [{a}]", {}) for a in arguments]
 
-    def keep(self, arrays):
-        """The inputs a node keeps: `arrays`, with None for those it does not."""
-        if not any(self.inputs):
-            return self.nothing
-        return tuple([a if k else None for a, k in zip(arrays, self.inputs)])
 
-    def constants(self, inputs):
-        """`inputs` with only the constants left (the inputs that need no gradient)."""
-        if not self.has_constants:
-            return self.nothing
-        return tuple([a if not needed else None for a, needed in zip(inputs, self.need)])
+def _picker(flags):
+    """A function of `arrays + (None,)` that gives `arrays` with None where `flags` is
+    false: the kept inputs picked by position, the None at the end for the others, in one
+    C call whatever the pattern (for one input, a slice, so that it too gives a tuple)."""
+    n = len(flags)
+    picks = [k if flag else n for k, flag in enumerate(flags)]
+    if n == 1:
+        return operator.itemgetter(slice(picks[0], picks[0] + 1))
+    return operator.itemgetter(*picks)
 
 
 class _Leaf:
     """The plan of a leaf's node: it keeps nothing (its tensor holds the value)."""
-    keeps_all, out, extras, dtypes, releases = True, False, (), False, False
+    out, extras, dtypes, releases = False, (), False, False
+
+    def keep(self, arrays):
+        return ()
 
 
 LEAF = _Leaf()
@@ -155,7 +153,7 @@ def _everything(op, need):
     if plan is None:
         plan = op._kept[("all",) + need] = Plan(op, need)
         plan.inputs, plan.out, plan.extras = (True,) * len(need), True, op.extras
-        plan.keeps_all = plan.releases = True
+        plan.keep, plan.releases = _picker(plan.inputs), True
     return plan
 
 
@@ -354,7 +352,7 @@ def release(node):
     generated code replay them). Called only for a node that kept more than constants
     (`plan.releases`); one that kept nothing else can be used again."""
     node.released = True
-    node.inputs = node.plan.constants(node.inputs)
+    node.inputs = node.plan.constants(node.inputs + (None,))
     node.out = node.extras = None
 
 
