@@ -84,7 +84,7 @@ class Plan:
     """What a node of one op keeps, for one pattern of which inputs need a gradient (`need`):
     `inputs` (a flag per input; `keep`, a function that picks those), `out`, `extras` (names),
     `dtypes` (whether a rule reads an input's dtype); `releases`, whether that is more than
-    the constants. And how input i's gradient rule is called on a node, written out once:
+    the constants (the inputs that need no gradient, which `constants` picks). And how input i's gradient rule is called on a node, written out once:
     `sources[i]`, `"lambda node, g: rule(g, node.inputs[1])"` for `Mul.grad_a`, is the
     source of `calls[i]`; `fetch[i](node)` gives the same arguments as a list."""
 
