@@ -1064,6 +1064,27 @@ def test_the_engine_doc_shows_how_a_plan_calls_a_rule():
         ENGINE_DOC.read_text(encoding="utf-8").split())
 
 
+def test_a_node_keeps_exactly_what_its_rules_read_and_backward_leaves_the_constants():
+    """Each pattern of kept inputs, through real nodes: all, none, some, one input; and what
+    backward leaves (the constants only)."""
+    a, b = torch.randn(2, 3, requires_grad=True), torch.randn(2, 3, requires_grad=True)
+    both, added, halved, exp = a * b, a + b, a / b, a.exp()
+    scaled = a * 2.0
+    x, y = both.grad_fn.inputs                                     # each rule reads the other
+    assert x is a._data and y is b._data
+    assert added.grad_fn.inputs == (None, None)                    # add's rules read nothing
+    assert halved.grad_fn.inputs[0] is None                        # a / b: b and the output
+    assert halved.grad_fn.inputs[1] is b._data and halved.grad_fn.out is not None
+    assert exp.grad_fn.inputs == (None,) and exp.grad_fn.out is not None
+    const = scaled.grad_fn.inputs[1]
+    assert scaled.grad_fn.inputs[0] is None and const.tolist() == 2.0   # the constant, kept
+    for t in (both, added, halved, exp, scaled):
+        t.sum().backward()
+    assert both.grad_fn.inputs == (None, None) and halved.grad_fn.inputs == (None, None)
+    assert exp.grad_fn.inputs == (None,) and exp.grad_fn.out is None
+    assert scaled.grad_fn.inputs[0] is None and scaled.grad_fn.inputs[1] is const
+
+
 def test_a_gradient_rule_of_the_wrong_shape_is_refused_not_reshaped():
     class Transposed(ops.Op):
         name = "transposed"
