@@ -82,13 +82,16 @@ def leaf_node(tensor):
 
 class Plan:
     """What a node of one op keeps, for one pattern of which inputs need a gradient (`need`):
-    `inputs` (a flag per input; `keep`, a function that picks those), `out`, `extras` (names),
-    `dtypes` (whether a rule reads an input's dtype); `releases`, whether that is more than
-    the constants (the inputs that need no gradient, which `constants` picks). And how input i's gradient rule is called on a node, written out once:
-    `sources[i]`, `"lambda node, g: rule(g, node.inputs[1])"` for `Mul.grad_a`, is the
-    source of `calls[i]`; `fetch[i](node)` gives the same arguments as a list."""
+    `inputs` (a flag per input; `keep`, a function that picks those), `out`, `extras`
+    (names), `dtypes` (whether a rule reads an input's dtype); `releases`, whether that is
+    more than the constants (the inputs that need no gradient, which `constants` picks).
+    With `everything`, it keeps every input and output (keep_grads, codegen's tracing).
 
-    def __init__(self, op, need):
+    And how input i's gradient rule is called on a node, written out once: `sources[i]`,
+    `"lambda node, g: rule(g, node.inputs[1])"` for `Mul.grad_a`, is the source of
+    `calls[i]`; `fetch[i](node)` gives the same arguments as a list."""
+
+    def __init__(self, op, need, everything=False):
         reads = set()
         for i, needed in enumerate(need):
             if needed:
@@ -96,13 +99,12 @@ class Plan:
         names = op.inputs if not op.variadic else ()
         self.inputs = tuple(not needed or (k < len(names) and names[k] in reads)
                             for k, needed in enumerate(need))
-        self.out = "out" in reads
-        self.extras = tuple(e for e in op.extras if e in reads)
-        if self.extras:        # a recorded backward pass computes them again from the inputs
-            self.inputs = (True,) * len(need)
-        self.releases = self.out or bool(self.extras) or any(
+        self.out = everything or "out" in reads
+        self.extras = tuple(e for e in op.extras if everything or e in reads)
+        if self.extras or everything:   # (a recorded backward pass computes the extras again
+            self.inputs = (True,) * len(need)                              # from the inputs)
+        self.releases = everything or self.out or bool(self.extras) or any(
             k and needed for k, needed in zip(self.inputs, need))
-        self.need = need
         self.keep = _picker(self.inputs)
         self.constants = _picker([not needed for needed in need])
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
@@ -151,9 +153,7 @@ def _everything(op, need):
     """The Plan that keeps every input and output (for keep_grads and codegen's tracing)."""
     plan = op._kept.get(("all",) + need)
     if plan is None:
-        plan = op._kept[("all",) + need] = Plan(op, need)
-        plan.inputs, plan.out, plan.extras = (True,) * len(need), True, op.extras
-        plan.keep, plan.releases = _picker(plan.inputs), True
+        plan = op._kept[("all",) + need] = Plan(op, need, everything=True)
     return plan
 
 
@@ -308,17 +308,30 @@ def backpropagate(roots, retain_graph=False, only=None, rule=None, store=None):
 def add_gradients(total, g):
     """`total + g`: the gradients of one node from two of its uses, added up.
 
-    Written into `total` when nothing but the backward pass holds that array: it owns its
-    memory and its reference count is that of the dict of gradients, this argument and
-    getrefcount's own (the test `deliver` makes; numpy makes it before reusing a temporary).
+    Written into `total` when nothing but the backward pass holds that array: its memory is
+    its own (`_owns_memory`) and its reference count is that of the dict of gradients, this
+    argument and getrefcount's own (the test `deliver` makes; numpy makes it before reusing
+    a temporary).
     The sum is the same; what is saved is a new array for each use after the first, which
     for the large step's hidden layer (4096 x 1024, three uses) is two 16 MB arrays.
     """
-    if (type(total) is np.ndarray and type(g) is np.ndarray and total.base is None
-            and total.dtype == g.dtype and total.shape == g.shape and total.flags.writeable
-            and sys.getrefcount(total) <= 3):
+    if (type(total) is np.ndarray and type(g) is np.ndarray and total.dtype == g.dtype
+            and total.shape == g.shape and total.flags.writeable
+            and sys.getrefcount(total) <= 3 and _owns_memory(total)):
         return np.add(total, g, out=total)
     return total + g
+
+
+def _owns_memory(array):
+    """Whether `array`'s memory is its own: it owns it, or it is a C-contiguous view of all
+    of an array that does and that nothing else holds (`array.base`, `base` here and
+    getrefcount's own), as the reshaped sum of unbroadcast is. With the reference count of
+    `array` itself, the test `add_gradients` and `deliver` make before reusing an array."""
+    base = array.base
+    if base is None:
+        return True
+    return (type(base) is np.ndarray and base.flags.owndata and array.flags.c_contiguous
+            and array.nbytes == base.nbytes and sys.getrefcount(base) <= 3)
 
 
 def _leading_to(roots, targets):
@@ -362,22 +375,16 @@ def deliver(tensor, g):
     Gradients may alias each other (an add passes the same array to both inputs), so `g`
     is copied, unless nothing but the backward pass holds its memory: the test numpy makes
     before reusing a temporary array, on reference counts. `g` itself is held by the
-    caller's variable, this function's argument and getrefcount's own. If `g` is a view (a
-    reshaped sum, from unbroadcast), it must be C-contiguous and view all of an array that
-    owns its memory and is held by `g` alone (`g.base`, `base` here and getrefcount's own).
+    caller's variable, this function's argument and getrefcount's own; its memory must be
+    its own (`_owns_memory`).
     """
     if tensor is None:
         return
     dtype = tensor._data.dtype
     if type(g) is not np.ndarray or g.dtype != dtype:
         g = np.array(g, dtype=dtype)
-    elif sys.getrefcount(g) > 3:
+    elif sys.getrefcount(g) > 3 or not _owns_memory(g):
         g = g.copy()
-    elif g.base is not None:
-        base = g.base
-        if not (type(base) is np.ndarray and base.flags.owndata and g.flags.c_contiguous
-                and g.nbytes == base.nbytes and sys.getrefcount(base) <= 3):
-            g = g.copy()
     old, g = tensor.grad, type(tensor)._wrap(g, None)
     if old is not None and old._node is not None:
         g = old + g             # a gradient recorded in the graph (create_graph) stays in it
