@@ -24,7 +24,7 @@ from .grad_mode import _keeping_grads, _keeping_values, check_finite, module_cal
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
-_shape, _dtype = operator.attrgetter("shape"), operator.attrgetter("dtype")
+_dtype = operator.attrgetter("dtype")
 
 
 class Node:
@@ -32,8 +32,8 @@ class Node:
 
     `parents[i]` is the node of input i, or None when that input needs no gradient.
     `inputs[i]` is input i's array if the node keeps it (a gradient rule reads it, or it is
-    a constant), else None; `out` and `extras` likewise; `shapes` and `dtypes` describe every
-    input, `out_shape` and `out_dtype` the output.
+    a constant), else None; `out` and `extras` likewise. `out_shape` and `out_dtype`
+    describe the output; `shapes` and `dtypes` every input.
     `seq` numbers nodes in the order they were made, so a node's number is larger than its
     parents'. `tensor` is a weak reference to the tensor whose `.grad` receives this node's
     gradient: set for leaves and for tensors that called `retain_grad()`. `name` is the name
@@ -42,7 +42,7 @@ class Node:
     call that recorded the op (`grad_mode.module_call`), for drawings' frames.
     """
 
-    __slots__ = ("op", "attrs", "plan", "inputs", "shapes", "_dtypes", "out", "out_shape",
+    __slots__ = ("op", "attrs", "plan", "inputs", "_dtypes", "out", "out_shape",
                  "out_dtype", "extras", "parents", "tensor", "name", "grad", "used", "released",
                  "made_at", "site", "seq", "module_call")
 
@@ -52,7 +52,6 @@ class Node:
         self.inputs = plan.keep(arrays + (None,))
         self.out = out if plan.out else None
         self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
-        self.shapes = tuple(map(_shape, arrays))
         self._dtypes = tuple(map(_dtype, arrays)) if plan.dtypes else None
         self.out_shape, self.out_dtype = out.shape, out.dtype
         self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
@@ -61,10 +60,17 @@ class Node:
         self.seq = next(_sequence)                # made after its parents: a larger number
 
     @property
+    def shapes(self):
+        """The inputs' shapes: that of each parent's output, or, for an input that needs no
+        gradient (no parent), of its array, which the node keeps."""
+        return tuple(a.shape if p is None else p.out_shape
+                     for a, p in zip(self.inputs, self.parents))
+
+    @property
     def dtypes(self):
         """The inputs' dtypes: the output's, but for an op that changes it (cast), whose
         rule reads them and so has them kept."""
-        return self._dtypes or (self.out_dtype,) * len(self.shapes)
+        return self._dtypes or (self.out_dtype,) * len(self.parents)
 
     def __repr__(self):
         return f"<{self.op.name if self.op else 'leaf'} node>"
@@ -108,7 +114,7 @@ class Plan:
         self.keep = _picker(self.inputs)
         self.constants = _picker([not needed for needed in need])
         self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
-        arguments = [", ".join(argument_sources(op, i)) for i in range(len(need))]
+        arguments = [", ".join(argument_sources(op, i, need)) for i in range(len(need))]
         self.sources = [f"lambda node, g: rule(g, {a})" for a in arguments]
         self.calls = [eval(source, {"rule": op.grads[0 if op.variadic else i]})
                       for i, source in enumerate(self.sources)]
@@ -170,20 +176,22 @@ class _Substituted:
     """A node's look-alike with some of its values replaced."""
 
     def __init__(self, node, inputs, out, extras):
-        self.plan, self.attrs, self.shapes, self._dtypes = (node.plan, node.attrs, node.shapes,
-                                                            node.dtypes)
+        self.plan, self.attrs, self.parents = node.plan, node.attrs, node.parents
+        self.shapes, self._dtypes = node.shapes, node.dtypes
         self.inputs = node.inputs if inputs is None else inputs
         self.out = node.out if out is None else out
         self.extras = node.extras if extras is None else extras
 
 
-def argument_sources(op, i):
+def argument_sources(op, i, need):
     """The expression that fetches each argument of input i's gradient rule from a node
-    (`node`), by the parameter's name: worked out once per op and input."""
+    (`node`), by the parameter's name: worked out once per op, input and pattern of inputs
+    that need a gradient (`need`: the shape of one that does is its parent's output's)."""
     names, sources = op.inputs, []
     for name in op.reads[0 if op.variadic else i]:
         meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
         where = "node.shapes" if name.endswith("_shape") else "node._dtypes"
+        k = names.index(name[:-6]) if meta and not op.variadic else None
         if name == "out":
             sources.append("node.out")
         elif name == "i" and op.variadic:
@@ -192,8 +200,10 @@ def argument_sources(op, i):
             sources.append(f"node.inputs[{names.index(name)}]")
         elif meta and op.variadic:
             sources.append(where)
+        elif meta and where == "node.shapes" and need[k]:
+            sources.append(f"node.parents[{k}].out_shape")
         elif meta:
-            sources.append(f"{where}[{names.index(name[:-6])}]")
+            sources.append(f"{where}[{k}]")
         elif name in op.extras:
             sources.append(f"node.extras[{name!r}]")
         else:
@@ -290,7 +300,7 @@ def backpropagate(roots, retain_graph=False, only=None, rule=None, store=None):
             if parent is None or (leads is not None and parent not in leads):
                 continue
             pg = node.plan.calls[i](node, g) if rule is None else rule(node, i, g)
-            pg = unbroadcast(pg, node.shapes[i])
+            pg = unbroadcast(pg, parent.out_shape)
             if node.site is not None:
                 check_finite(node.op.name, f"backward (input {i})", [g], pg, node.site)
             if parent in grads:
@@ -383,6 +393,10 @@ def deliver(tensor, g):
     dtype = tensor._data.dtype
     if type(g) is not np.ndarray or g.dtype != dtype:
         g = np.array(g, dtype=dtype)
+    if g.shape != tensor._data.shape:
+        raise RuntimeError(f"backward: a gradient of shape {g.shape} for a tensor of shape "
+                           f"{tensor._data.shape}: its values were replaced (.data = ...) "
+                           "after the graph was recorded")
     elif sys.getrefcount(g) > 3 or not _owns_memory(g):
         g = g.copy()
     old, g = tensor.grad, type(tensor)._wrap(g, None)

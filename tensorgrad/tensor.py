@@ -348,7 +348,23 @@ class Tensor(Reductions, Movement):
             raise RuntimeError(f"data: a tensor that requires grad holds floating point values, "
                             f"not {value.dtype}")
         note_sharing(value._data)
-        self._data = value._data
+        self._replace_data(value._data, "data")
+
+    def _replace_data(self, array, caller):
+        """Make `array` the values. A leaf that requires grad gets a new node when the shape
+        or dtype changes: the graphs recorded before keep the old one, which describes the
+        values they read (and whose gradient `.grad` refuses if its shape is no longer the
+        tensor's). The values of a tensor computed by an op keep their shape and dtype."""
+        node, old = self._node, self._data
+        self._data = array
+        if node is None or (array.shape == old.shape and array.dtype == old.dtype):
+            return
+        if node.op is not None:
+            self._data = old
+            raise RuntimeError(f"{caller}: cannot change the shape or dtype of a tensor "
+                               f"computed by an op ({old.shape} {old.dtype} to {array.shape} "
+                               f"{array.dtype}); detach() it first")
+        self._node = leaf_node(self)
 
     @property
     def name(self):

@@ -1083,6 +1083,8 @@ def test_a_node_keeps_exactly_what_its_rules_read_and_backward_leaves_the_consta
     assert both.grad_fn.inputs == (None, None) and halved.grad_fn.inputs == (None, None)
     assert exp.grad_fn.inputs == (None,) and exp.grad_fn.out is None
     assert scaled.grad_fn.inputs[0] is None and scaled.grad_fn.inputs[1] is const
+    assert both.grad_fn.shapes == ((2, 3), (2, 3)) and scaled.grad_fn.shapes == ((2, 3), ())
+    assert exp.grad_fn.shapes == ((2, 3),)           # the shapes outlive the arrays
 
 
 def test_a_gradient_rule_of_the_wrong_shape_is_refused_not_reshaped():

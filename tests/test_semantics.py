@@ -486,6 +486,39 @@ def test_setting_data_follows_pytorch():
     assert q.tolist() == [7.0, 5.0]                    # the memory is shared
 
 
+def test_replacing_data_keeps_graphs_recorded_before_apart():
+    p = tensorgrad.ones(3, requires_grad=True)
+    before = (p * 2).sum()
+    p.data = tensorgrad.arange(5.0)
+    (p * p).sum().backward()                          # a graph of the new shape
+    assert p.grad.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    p.grad = None
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) for a tensor of shape \(5,\).*"
+                                           r"replaced"):
+        before.backward()                              # PyTorch gives p a .grad of shape (3,)
+    assert p.grad is None
+    p.data = tensorgrad.ones(5, dtype=tensorgrad.float64)
+    (p * 3).sum().backward()
+    assert p.grad.dtype == np.float64 and p.grad.tolist() == [3.0] * 5
+
+    x = tensorgrad.ones(3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"data: cannot change the shape or dtype of a "
+                                           r"tensor computed by an op \(\(3,\) float32"):
+        y.data = tensorgrad.zeros(5)
+    assert y.shape == (3,)
+    y.data = tensorgrad.full((3,), 5.0)                # the same shape and dtype: allowed
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0] * 3
+
+
+def test_module_to_gives_parameters_nodes_of_the_new_dtype():
+    layer = tensorgrad.nn.Linear(2, 3).to(tensorgrad.float64)
+    layer(tensorgrad.ones(1, 2, dtype=tensorgrad.float64)).sum().backward()
+    assert layer.weight.grad.dtype == np.float64
+    assert layer.weight._node.out_dtype == np.float64    # what drawings show
+
+
 @pytest.mark.parametrize("spec", ["", ".4f", ".2e", "10.3f"])
 @pytest.mark.parametrize("value", [7 / 3, 3, True])
 def test_formatting_a_zero_dim_tensor_prints_the_number_as_pytorch(value, spec):
