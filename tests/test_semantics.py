@@ -495,7 +495,7 @@ def test_replacing_data_keeps_graphs_recorded_before_apart():
     p.grad = None
     with pytest.raises(RuntimeError, match=r"shape \(3,\) for a tensor of shape \(5,\).*"
                                            r"replaced"):
-        before.backward()                              # PyTorch gives p a .grad of shape (3,)
+        before.backward()
     assert p.grad is None
     p.data = tensorgrad.ones(5, dtype=tensorgrad.float64)
     (p * 3).sum().backward()
@@ -510,6 +510,16 @@ def test_replacing_data_keeps_graphs_recorded_before_apart():
     y.data = tensorgrad.full((3,), 5.0)                # the same shape and dtype: allowed
     y.sum().backward()
     assert x.grad.tolist() == [2.0] * 3
+
+
+def test_pytorch_puts_a_gradient_of_the_old_shape_in_grad_after_data_is_replaced():
+    """What docs/engine.md says tensorgrad refuses: PyTorch's .grad no longer fits .data."""
+    torch = torch_or_skip()
+    p = torch.ones(3, requires_grad=True)
+    before = (p * 2).sum()
+    p.data = torch.arange(5.0)
+    before.backward()
+    assert tuple(p.grad.shape) == (3,) and tuple(p.shape) == (5,)
 
 
 def test_module_to_gives_parameters_nodes_of_the_new_dtype():
