@@ -24,7 +24,6 @@ from .grad_mode import _keeping_grads, _keeping_values, check_finite, module_cal
 from .versions import _changes, check_unchanged
 
 _sequence = itertools.count()
-_dtype = operator.attrgetter("dtype")
 
 
 class Node:
@@ -42,17 +41,16 @@ class Node:
     call that recorded the op (`grad_mode.module_call`), for drawings' frames.
     """
 
-    __slots__ = ("op", "attrs", "plan", "inputs", "_dtypes", "out", "out_shape",
-                 "out_dtype", "extras", "parents", "tensor", "name", "grad", "used", "released",
-                 "made_at", "site", "seq", "module_call")
+    __slots__ = ("op", "attrs", "plan", "inputs", "out", "extras", "out_shape", "out_dtype",
+                 "parents", "tensor", "name", "grad", "used", "released", "made_at", "site",
+                 "seq", "module_call")
 
     def __init__(self, op, attrs, arrays, out, extras, parents):
         self.op, self.attrs, self.parents = op, attrs, parents
         self.plan = plan = kept(op, parents) if op is not None else LEAF
         self.inputs = plan.keep(arrays + (None,))
         self.out = out if plan.out else None
-        self.extras = {k: extras[k] for k in plan.extras} if plan.extras else None
-        self._dtypes = tuple(map(_dtype, arrays)) if plan.dtypes else None
+        self.extras = extras if plan.extras else None
         self.out_shape, self.out_dtype = out.shape, out.dtype
         self.tensor = self.name = self.grad = self.site = None   # site: set in anomaly mode
         self.used = self.released = False
@@ -68,9 +66,9 @@ class Node:
 
     @property
     def dtypes(self):
-        """The inputs' dtypes: the output's, but for an op that changes it (cast), whose
-        rule reads them and so has them kept."""
-        return self._dtypes or (self.out_dtype,) * len(self.parents)
+        """The inputs' dtypes, in the same way."""
+        return tuple(a.dtype if p is None else p.out_dtype
+                     for a, p in zip(self.inputs, self.parents))
 
     def __repr__(self):
         return f"<{self.op.name if self.op else 'leaf'} node>"
@@ -88,8 +86,8 @@ def leaf_node(tensor):
 
 class Plan:
     """What a node of one op keeps, for one pattern of which inputs need a gradient (`need`):
-    `inputs` (a flag per input; `keep`, a function that picks those), `out`, `extras`
-    (names), `dtypes` (whether a rule reads an input's dtype); `releases`, whether that is
+    `inputs` (a flag per input; `keep`, a function that picks those), `out`, `extras` (all
+    of an op's extras, which are values its rules read); `releases`, whether that is
     more than the constants (the inputs that need no gradient, which `constants` picks).
     With `everything`, it keeps every input and output (keep_grads, codegen's tracing).
 
@@ -106,14 +104,13 @@ class Plan:
         self.inputs = tuple(not needed or (k < len(names) and names[k] in reads)
                             for k, needed in enumerate(need))
         self.out = everything or "out" in reads
-        self.extras = tuple(e for e in op.extras if everything or e in reads)
+        self.extras = any(everything or e in reads for e in op.extras)
         if self.extras or everything:   # (a recorded backward pass computes the extras again
             self.inputs = (True,) * len(need)                              # from the inputs)
         self.releases = everything or self.out or bool(self.extras) or any(
             k and needed for k, needed in zip(self.inputs, need))
         self.keep = _picker(self.inputs)
         self.constants = _picker([not needed for needed in need])
-        self.dtypes = any(name.endswith("_dtype") for names in op.reads for name in names)
         arguments = [", ".join(argument_sources(op, i, need)) for i in range(len(need))]
         self.sources = [f"lambda node, g: rule(g, {a})" for a in arguments]
         self.calls = [eval(source, {"rule": op.grads[0 if op.variadic else i]})
@@ -134,7 +131,7 @@ def _picker(flags):
 
 class _Leaf:
     """The plan of a leaf's node: it keeps nothing (its tensor holds the value)."""
-    out, extras, dtypes, releases = False, (), False, False
+    out = extras = releases = False
 
     def keep(self, arrays):
         return ()
@@ -177,7 +174,7 @@ class _Substituted:
 
     def __init__(self, node, inputs, out, extras):
         self.plan, self.attrs, self.parents = node.plan, node.attrs, node.parents
-        self.shapes, self._dtypes = node.shapes, node.dtypes
+        self.shapes, self.dtypes = node.shapes, node.dtypes
         self.inputs = node.inputs if inputs is None else inputs
         self.out = node.out if out is None else out
         self.extras = node.extras if extras is None else extras
@@ -190,7 +187,7 @@ def argument_sources(op, i, need):
     names, sources = op.inputs, []
     for name in op.reads[0 if op.variadic else i]:
         meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
-        where = "node.shapes" if name.endswith("_shape") else "node._dtypes"
+        what = name[-5:]                                        # shape or dtype
         k = names.index(name[:-6]) if meta and not op.variadic else None
         if name == "out":
             sources.append("node.out")
@@ -199,11 +196,11 @@ def argument_sources(op, i, need):
         elif name in names:
             sources.append(f"node.inputs[{names.index(name)}]")
         elif meta and op.variadic:
-            sources.append(where)
-        elif meta and where == "node.shapes" and need[k]:
-            sources.append(f"node.parents[{k}].out_shape")
+            sources.append(f"node.{what}s")
+        elif meta and need[k]:
+            sources.append(f"node.parents[{k}].out_{what}")
         elif meta:
-            sources.append(f"{where}[{k}]")
+            sources.append(f"node.{what}s[{k}]")
         elif name in op.extras:
             sources.append(f"node.extras[{name!r}]")
         else:

@@ -12,7 +12,7 @@ the backward pass (PyTorch's saved tensors):
 
     g           the gradient arriving at the output
     out         the output                       x, a, b ...   an input, by its name
-    x_shape     an input's shape (x_dtype: its dtype); kept always, it costs nothing
+    x_shape     an input's shape (x_dtype: its dtype): known without keeping the input
     dims ...    an attribute of the application (`apply(op, t, dims=...)`)
     diff ...    a value the forward computed on the side, named in `extras`: the forward
                 then returns (out, diff)

@@ -1085,6 +1085,9 @@ def test_a_node_keeps_exactly_what_its_rules_read_and_backward_leaves_the_consta
     assert scaled.grad_fn.inputs[0] is None and scaled.grad_fn.inputs[1] is const
     assert both.grad_fn.shapes == ((2, 3), (2, 3)) and scaled.grad_fn.shapes == ((2, 3), ())
     assert exp.grad_fn.shapes == ((2, 3),)           # the shapes outlive the arrays
+    cast = a.double()
+    cast.sum().backward()
+    assert cast.grad_fn.dtypes == (np.float32,) and cast.grad_fn.out_dtype == np.float64
 
 
 def test_a_gradient_rule_of_the_wrong_shape_is_refused_not_reshaped():
