@@ -183,7 +183,8 @@ class _Substituted:
 def argument_sources(op, i, need):
     """The expression that fetches each argument of input i's gradient rule from a node
     (`node`), by the parameter's name: worked out once per op, input and pattern of inputs
-    that need a gradient (`need`: the shape of one that does is its parent's output's)."""
+    that need a gradient (`need`: the shape or dtype of such an input is its parent's
+    output's)."""
     names, sources = op.inputs, []
     for name in op.reads[0 if op.variadic else i]:
         meta = name.endswith(("_shape", "_dtype")) and name[:-6] in names
@@ -390,12 +391,12 @@ def deliver(tensor, g):
     dtype = tensor._data.dtype
     if type(g) is not np.ndarray or g.dtype != dtype:
         g = np.array(g, dtype=dtype)
+    elif sys.getrefcount(g) > 3 or not _owns_memory(g):
+        g = g.copy()
     if g.shape != tensor._data.shape:
         raise RuntimeError(f"backward: a gradient of shape {g.shape} for a tensor of shape "
                            f"{tensor._data.shape}: its values were replaced (.data = ...) "
                            "after the graph was recorded")
-    elif sys.getrefcount(g) > 3 or not _owns_memory(g):
-        g = g.copy()
     old, g = tensor.grad, type(tensor)._wrap(g, None)
     if old is not None and old._node is not None:
         g = old + g             # a gradient recorded in the graph (create_graph) stays in it

@@ -209,8 +209,9 @@ class Module:
                                 f"parameters), got {dtype}")
             for t in self.parameters() + self.buffers():
                 if t._data.dtype.kind == "f" and t._data.dtype != dtype:
-                    note_inplace_change(t._data)   # graphs that read the old values
-                    t._replace_data(t._data.astype(dtype), "Module.to")   # must not backprop
+                    # graphs that read the old values must not backpropagate into these
+                    note_inplace_change(t._data)
+                    t._replace_data(t._data.astype(dtype), "Module.to")
                     if t.grad is not None:
                         t.grad = Tensor._wrap(t.grad._data.astype(dtype), None)
         return self
