@@ -107,7 +107,7 @@ class Plan:
         self.extras = any(everything or e in reads for e in op.extras)
         if self.extras or everything:   # (a recorded backward pass computes the extras again
             self.inputs = (True,) * len(need)                              # from the inputs)
-        self.releases = everything or self.out or bool(self.extras) or any(
+        self.releases = everything or self.out or self.extras or any(
             k and needed for k, needed in zip(self.inputs, need))
         self.keep = _picker(self.inputs)
         self.constants = _picker([not needed for needed in need])
