@@ -209,9 +209,10 @@ class Module:
                                 f"parameters), got {dtype}")
             for t in self.parameters() + self.buffers():
                 if t._data.dtype.kind == "f" and t._data.dtype != dtype:
-                    # graphs that read the old values must not backpropagate into these
-                    note_inplace_change(t._data)
-                    t._replace_data(t._data.astype(dtype), "Module.to")
+                    old = t._data
+                    t._replace_data(old.astype(dtype), "Module.to")
+                    note_inplace_change(old)   # graphs that read the old values must not
+                                               # backpropagate into these
                     if t.grad is not None:
                         t.grad = Tensor._wrap(t.grad._data.astype(dtype), None)
         return self
