@@ -355,16 +355,15 @@ class Tensor(Reductions, Movement):
         or dtype changes: the graphs recorded before keep the old one, which describes the
         values they read (and whose gradient `.grad` refuses if its shape is no longer the
         tensor's). The values of a tensor computed by an op keep their shape and dtype."""
-        node, old = self._node, self._data
-        self._data = array
-        if node is None or (array.shape == old.shape and array.dtype == old.dtype):
-            return
-        if node.op is not None:
-            self._data = old
+        old, node = self._data, self._node
+        changed = node is not None and (array.shape != old.shape or array.dtype != old.dtype)
+        if changed and node.op is not None:
             raise RuntimeError(f"{caller}: cannot change the shape or dtype of a tensor "
                                f"computed by an op ({old.shape} {old.dtype} to {array.shape} "
                                f"{array.dtype}); detach() it first")
-        self._node = leaf_node(self)
+        self._data = array
+        if changed:
+            self._node = leaf_node(self)
 
     @property
     def name(self):
