@@ -520,6 +520,11 @@ def test_pytorch_puts_a_gradient_of_the_old_shape_in_grad_after_data_is_replaced
     p.data = torch.arange(5.0)
     before.backward()
     assert tuple(p.grad.shape) == (3,) and tuple(p.shape) == (5,)
+    x = torch.ones(3, requires_grad=True)
+    y = x * 2
+    y.data = torch.zeros(5)                            # tensorgrad refuses this line; PyTorch
+    with pytest.raises(RuntimeError, match="invalid gradient"):      # refuses the backward
+        y.sum().backward()
 
 
 def test_module_to_gives_parameters_nodes_of_the_new_dtype():
@@ -527,6 +532,25 @@ def test_module_to_gives_parameters_nodes_of_the_new_dtype():
     layer(tensorgrad.ones(1, 2, dtype=tensorgrad.float64)).sum().backward()
     assert layer.weight.grad.dtype == np.float64
     assert layer.weight._node.out_dtype == np.float64    # what drawings show
+
+
+def test_module_to_float64_matches_pytorch():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    w, b = rng.standard_normal((3, 2)), rng.standard_normal(3)
+    x, g = rng.standard_normal((4, 2)), rng.standard_normal((4, 3))
+    results = []
+    for lib in (tensorgrad, torch):
+        layer = lib.nn.Linear(2, 3)
+        layer.weight.data = lib.tensor(w.astype(np.float32))
+        layer.bias.data = lib.tensor(b.astype(np.float32))
+        layer.to(lib.float64)
+        out = layer(lib.tensor(x))
+        out.backward(lib.tensor(g))
+        results.append([t.detach().numpy() for t in (out, layer.weight.grad, layer.bias.grad)])
+    for ours, theirs in zip(*results):
+        assert ours.dtype == theirs.dtype == np.float64
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("spec", ["", ".4f", ".2e", "10.3f"])
